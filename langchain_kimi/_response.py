@@ -1,0 +1,315 @@
+"""Kimi response JSON -> LangChain results. Pure: no I/O.
+
+``parse_completion`` reads a whole ``chat.completion``; ``StreamParser`` reads the
+``data`` of each streamed event (as :class:`~langchain_kimi._sse.SSEDecoder`
+yields it) and returns one :class:`ChatGenerationChunk` per event that carries
+something. End-of-stream facts that real streams repeat or scatter (the
+``finish_reason`` sent twice, usage in any of three places) are held back and
+emitted once, on the last chunk, because LangChain adds chunks' usage together
+and concatenates their strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk
+from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
+from langchain_core.messages.tool import (
+    InvalidToolCall,
+    ToolCall,
+    ToolCallChunk,
+    invalid_tool_call,
+    tool_call,
+    tool_call_chunk,
+)
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from langchain_kimi.errors import (
+    KimiAPIError,
+    KimiResponseError,
+    KimiStreamInterruptedError,
+    KimiStreamTimeoutError,
+    parse_error_body,
+)
+
+PROVIDER = "kimi"
+
+# A malformed event can be a whole HTML page; error messages quote only its start.
+_LINE_EXCERPT_CHARS = 200
+
+
+def parse_usage(usage: Any) -> UsageMetadata | None:
+    """Kimi's ``usage`` object -> LangChain's ``UsageMetadata`` (None when absent)."""
+    if not isinstance(usage, dict):
+        return None
+    input_tokens = usage.get("prompt_tokens") or 0
+    output_tokens = usage.get("completion_tokens") or 0
+    result = UsageMetadata(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
+    )
+    # Kimi reports cache hits at the top level; OpenAI-style proxies nest them.
+    cached = usage.get("cached_tokens")
+    if cached is None:
+        details = usage.get("prompt_tokens_details")
+        if isinstance(details, dict):
+            cached = details.get("cached_tokens")
+    if cached is not None:
+        result["input_token_details"] = InputTokenDetails(cache_read=cached)
+    completion_details = usage.get("completion_tokens_details")
+    if isinstance(completion_details, dict):
+        reasoning = completion_details.get("reasoning_tokens")
+        if reasoning is not None:
+            result["output_token_details"] = OutputTokenDetails(reasoning=reasoning)
+    return result
+
+
+def parse_tool_calls(raw_calls: Any) -> tuple[list[ToolCall], list[InvalidToolCall]]:
+    """Wire ``tool_calls`` -> (parsed calls, calls whose arguments are not a JSON object)."""
+    calls: list[ToolCall] = []
+    invalid: list[InvalidToolCall] = []
+    if not isinstance(raw_calls, list):
+        return calls, invalid
+    for raw in raw_calls:
+        function = raw.get("function") or {}
+        name = function.get("name") or ""
+        arguments = function.get("arguments")
+        call_id = raw.get("id")
+        if isinstance(arguments, dict):  # some proxies send an object, not a string
+            calls.append(tool_call(name=name, args=arguments, id=call_id))
+            continue
+        text = arguments or ""
+        try:
+            args = json.loads(text) if text.strip() else {}
+        except ValueError as err:
+            invalid.append(
+                invalid_tool_call(name=name, args=text, id=call_id, error=f"invalid JSON: {err}")
+            )
+            continue
+        if isinstance(args, dict):
+            calls.append(tool_call(name=name, args=args, id=call_id))
+        else:
+            invalid.append(
+                invalid_tool_call(
+                    name=name, args=text, id=call_id, error="arguments are not a JSON object"
+                )
+            )
+    return calls, invalid
+
+
+def raise_for_error_event(data: dict[str, Any], status_code: int = 200) -> None:
+    """Raise the typed error for an ``{"error": ...}`` body that arrived with a 200."""
+    if data.get("error") is None or "choices" in data:
+        return
+    code, message, trace_id, body = parse_error_body(json.dumps(data))
+    raise KimiAPIError(
+        f"the service reported an error inside a {status_code} response: {message}",
+        status_code=status_code,
+        code=code,
+        trace_id=trace_id,
+        body=body,
+    )
+
+
+def parse_completion(data: Any) -> ChatResult:
+    """A ``chat.completion`` JSON object -> ``ChatResult`` (one generation per choice)."""
+    if not isinstance(data, dict):
+        raise KimiResponseError(f"expected a JSON object, got {type(data).__name__}")
+    raise_for_error_event(data)
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise KimiResponseError(
+            f"the response has no choices: {_excerpt(json.dumps(data, ensure_ascii=False))}"
+        )
+    usage = parse_usage(data.get("usage"))
+    model_name = data.get("model")
+    generations = []
+    for choice in choices:
+        message = choice.get("message") or {}
+        additional_kwargs: dict[str, Any] = {}
+        reasoning = message.get("reasoning_content")
+        if isinstance(reasoning, str):
+            additional_kwargs["reasoning_content"] = reasoning
+        if message.get("refusal"):
+            additional_kwargs["refusal"] = message["refusal"]
+        calls, invalid = parse_tool_calls(message.get("tool_calls"))
+        finish_reason = choice.get("finish_reason")
+        response_metadata: dict[str, Any] = {
+            "model_name": model_name,
+            "finish_reason": finish_reason,
+            "id": data.get("id"),
+            "model_provider": PROVIDER,
+        }
+        if data.get("system_fingerprint"):
+            response_metadata["system_fingerprint"] = data["system_fingerprint"]
+        if choice.get("logprobs"):
+            response_metadata["logprobs"] = choice["logprobs"]
+        generations.append(
+            ChatGeneration(
+                message=AIMessage(
+                    content=message.get("content") or "",
+                    additional_kwargs=additional_kwargs,
+                    tool_calls=calls,
+                    invalid_tool_calls=invalid,
+                    usage_metadata=usage,
+                    response_metadata=response_metadata,
+                ),
+                generation_info={"finish_reason": finish_reason},
+            )
+        )
+    llm_output: dict[str, Any] = {"model_name": model_name}
+    if data.get("usage") is not None:
+        llm_output["token_usage"] = data["usage"]
+    return ChatResult(generations=generations, llm_output=llm_output)
+
+
+class StreamParser:
+    """Turns a stream's events into ``ChatGenerationChunk``s; one instance per stream.
+
+    Call :meth:`feed` with each event's data (``[DONE]`` included), then
+    :meth:`finish` when the bytes end: it returns the last chunk (finish reason,
+    usage, ``chunk_position="last"``) or raises when ``[DONE]`` never came.
+    ``partial_content`` / ``partial_reasoning`` tell what arrived, for errors.
+    """
+
+    __slots__ = (
+        "_content_parts",
+        "_first",
+        "_id",
+        "_model",
+        "_reasoning_parts",
+        "_system_fingerprint",
+        "done",
+        "finish_reason",
+        "usage",
+    )
+
+    def __init__(self) -> None:
+        self.done = False
+        self.finish_reason: str | None = None
+        self.usage: Any = None
+        self._first = True
+        self._id: str | None = None
+        self._model: str | None = None
+        self._system_fingerprint: str | None = None
+        # Kept only to report what arrived if the stream breaks; joined once, then.
+        self._content_parts: list[str] = []
+        self._reasoning_parts: list[str] = []
+
+    @property
+    def partial_content(self) -> str:
+        return "".join(self._content_parts)
+
+    @property
+    def partial_reasoning(self) -> str:
+        return "".join(self._reasoning_parts)
+
+    def interrupted(self, reason: str, *, timed_out: bool = False) -> KimiStreamInterruptedError:
+        """The error for a stream cut short (or stalled), carrying what had arrived."""
+        content = self.partial_content
+        error_class = KimiStreamTimeoutError if timed_out else KimiStreamInterruptedError
+        return error_class(
+            f"the response was interrupted after {len(content)} characters of content: {reason}",
+            partial_content=content,
+            partial_reasoning=self.partial_reasoning,
+        )
+
+    def feed(self, data: str) -> ChatGenerationChunk | None:
+        """One event's data -> a chunk to yield, or None when it carries nothing new."""
+        if self.done:
+            return None  # anything after [DONE] is noise
+        if data == "[DONE]":
+            self.done = True
+            return None
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise KimiResponseError(
+                f"malformed stream event (not JSON): {_excerpt(data)!r}"
+            ) from None
+        if not isinstance(event, dict):
+            raise KimiResponseError(f"malformed stream event (not an object): {_excerpt(data)!r}")
+        choices = event.get("choices")
+        if not choices:
+            raise_for_error_event(event)
+            if event.get("usage") is not None:
+                self.usage = event["usage"]
+            return None
+        if self._first:
+            self._first = False
+            self._id = event.get("id")
+            self._model = event.get("model")
+            self._system_fingerprint = event.get("system_fingerprint")
+        if event.get("usage") is not None:
+            self.usage = event["usage"]
+        choice = choices[0]
+        if choice.get("usage") is not None:
+            self.usage = choice["usage"]
+        finish = choice.get("finish_reason")
+        if finish:
+            self.finish_reason = finish
+        delta = choice.get("delta")
+        if not delta:
+            return None
+        content = delta.get("content") or ""
+        reasoning = delta.get("reasoning_content")
+        raw_calls = delta.get("tool_calls")
+        if not content and not reasoning and not raw_calls:
+            return None
+        if content:
+            self._content_parts.append(content)
+        additional_kwargs: dict[str, Any] = {}
+        if reasoning:
+            self._reasoning_parts.append(reasoning)
+            additional_kwargs["reasoning_content"] = reasoning
+        call_chunks: list[ToolCallChunk] = []
+        if raw_calls:
+            for position, raw in enumerate(raw_calls):
+                function = raw.get("function") or {}
+                arguments = function.get("arguments")
+                if isinstance(arguments, dict):
+                    arguments = json.dumps(arguments, ensure_ascii=False)
+                call_chunks.append(
+                    tool_call_chunk(
+                        name=function.get("name"),
+                        args=arguments,
+                        id=raw.get("id"),
+                        index=raw.get("index", position),
+                    )
+                )
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content=content,
+                additional_kwargs=additional_kwargs,
+                tool_call_chunks=call_chunks,
+            )
+        )
+
+    def finish(self) -> ChatGenerationChunk:
+        """The closing chunk, once the bytes have ended after ``[DONE]``."""
+        if not self.done:
+            raise self.interrupted("the stream ended before [DONE]")
+        response_metadata: dict[str, Any] = {
+            "model_name": self._model,
+            "finish_reason": self.finish_reason,
+            "id": self._id,
+            "model_provider": PROVIDER,
+        }
+        if self._system_fingerprint:
+            response_metadata["system_fingerprint"] = self._system_fingerprint
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                usage_metadata=parse_usage(self.usage),
+                response_metadata=response_metadata,
+                chunk_position="last",
+            ),
+            generation_info={"finish_reason": self.finish_reason},
+        )
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= _LINE_EXCERPT_CHARS else text[:_LINE_EXCERPT_CHARS] + "..."

@@ -1,0 +1,376 @@
+"""HTTP for both flavours: connection lifecycle, timeouts, retries, status -> error.
+
+``SyncTransport`` (requests, one pooled ``Session``) and ``AsyncTransport``
+(httpx, one ``AsyncClient`` per event loop) share everything that is not I/O:
+the retry policy, which failures are retryable, the error mapping.
+
+Retrying is limited to what cannot be charged twice: a connection that failed
+before any answer, and statuses with which the service says "not done, try
+again" (408, 429, 500, 502, 503, 504). A read timeout is not retried (the
+service may be working on the request), nor is anything once a 2xx answer has
+started: a broken stream raises :class:`~langchain_kimi.KimiStreamInterruptedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from langchain_kimi.errors import (
+    KimiConnectionError,
+    KimiError,
+    KimiStreamInterruptedError,
+    KimiTimeoutError,
+    error_from_status,
+)
+
+logger = logging.getLogger("langchain_kimi")
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# An error body is read only to explain the error; a gateway's page can be huge.
+_MAX_ERROR_BODY = 64 * 1024
+_READ_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before trying again.
+
+    Backoff is "full jitter": a random wait between 0 and
+    ``min(max_delay, base_delay * 2**attempt)``, so many clients hit by the same
+    outage do not come back in step. A ``Retry-After`` from the service replaces
+    the backoff, capped at ``max_retry_after`` so a bad header cannot park a
+    call for hours.
+    """
+
+    max_retries: int = 2
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to send: URL, headers (with the token), timeouts, retries.
+
+    ``repr=False`` on the headers keeps the token out of every repr.
+    """
+
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    connect_timeout: float | None
+    read_timeout: float | None
+    retry: RetryPolicy
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds or as an HTTP date -> seconds to wait (None if absent/bad)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def _redirect_error(status: int, location: str | None) -> KimiError:
+    # Redirects are not followed: a POST would be replayed elsewhere, maybe with
+    # the token. A moved endpoint is a configuration problem the user must see.
+    return error_from_status(
+        status,
+        f"the endpoint answered with a redirect to {location or '(no location)'}; "
+        "check base_url (redirects are not followed so the token never leaves the host)",
+    )
+
+
+def _log_retry(reason: str, delay: float, attempt: int, policy: RetryPolicy) -> None:
+    logger.info(
+        "Kimi request failed (%s); retry %d of %d in %.2f s",
+        reason,
+        attempt + 1,
+        policy.max_retries,
+        delay,
+    )
+
+
+# --- sync (requests) ------------------------------------------------------------
+
+
+class SyncTransport:
+    """Blocking HTTP over one pooled ``requests.Session``, created on first use."""
+
+    def __init__(self, endpoint: Endpoint, *, pool_size: int = 64) -> None:
+        self.endpoint = endpoint
+        self._pool_size = pool_size
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+
+    def _get_session(self) -> requests.Session:
+        session = self._session
+        if session is None:
+            with self._lock:
+                session = self._session
+                if session is None:
+                    session = requests.Session()
+                    # Threads share the instance (batch): keep enough pooled
+                    # connections for them instead of reopening every time.
+                    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._pool_size)
+                    session.mount("https://", adapter)
+                    session.mount("http://", adapter)
+                    self._session = session
+        return session
+
+    def close(self) -> None:
+        with self._lock:
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    def _send(self, body: bytes) -> requests.Response:
+        """POST with retries; returns a 2xx response whose body is not read yet."""
+        endpoint = self.endpoint
+        policy = endpoint.retry
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                response = self._get_session().post(
+                    endpoint.url,
+                    data=body,
+                    headers=endpoint.headers,
+                    timeout=(endpoint.connect_timeout, endpoint.read_timeout),
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except requests.exceptions.ConnectTimeout:
+                error: KimiError = KimiTimeoutError(
+                    f"connecting to {endpoint.url} timed out after {endpoint.connect_timeout} s"
+                )
+            except requests.exceptions.ReadTimeout:
+                raise KimiTimeoutError(
+                    f"no answer from {endpoint.url} within the read timeout "
+                    f"({endpoint.read_timeout} s); not retried: the request may have been served"
+                ) from None
+            except requests.exceptions.ConnectionError as err:
+                error = KimiConnectionError(
+                    f"could not reach {endpoint.url}: {_describe_requests_error(err)}"
+                )
+            except requests.exceptions.RequestException as err:
+                raise KimiConnectionError(f"request to {endpoint.url} failed: {err}") from None
+            else:
+                status = response.status_code
+                if status < 300:
+                    return response
+                try:
+                    raw = response.raw.read(_MAX_ERROR_BODY, decode_content=True)
+                except Exception:  # the error status is what matters; the body is a bonus
+                    raw = b""
+                finally:
+                    response.close()
+                if status < 400:
+                    raise _redirect_error(status, response.headers.get("location"))
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                error = error_from_status(status, raw, retry_after)
+                if status not in RETRYABLE_STATUSES:
+                    raise error
+            if attempt >= policy.max_retries:
+                raise error
+            delay = policy.delay(attempt, retry_after)
+            _log_retry(str(error), delay, attempt, policy)
+            time.sleep(delay)
+            attempt += 1
+
+    def post(self, body: bytes) -> bytes:
+        """POST ``body``; return the whole (decoded) response body."""
+        response = self._send(body)
+        try:
+            parts = []
+            while True:
+                piece = self._read(response)
+                if not piece:
+                    break
+                parts.append(piece)
+            return b"".join(parts)
+        finally:
+            response.close()
+
+    def stream(self, body: bytes) -> Iterator[bytes]:
+        """POST ``body``; yield the response body's bytes as they arrive."""
+        response = self._send(body)
+        try:
+            while True:
+                piece = self._read(response)
+                if not piece:
+                    return
+                yield piece
+        finally:
+            # Also runs when the consumer stops early: the connection is closed
+            # rather than returned to the pool with unread bytes in it.
+            response.close()
+
+    def _read(self, response: requests.Response) -> bytes:
+        try:
+            return response.raw.read1(_READ_SIZE, decode_content=True)  # type: ignore[no-any-return]
+        except urllib3.exceptions.ReadTimeoutError:
+            raise KimiTimeoutError(
+                f"the response stalled for longer than the read timeout "
+                f"({self.endpoint.read_timeout} s)"
+            ) from None
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
+
+
+def _describe_requests_error(err: Exception) -> str:
+    # requests nests the cause a few levels deep; the innermost reason is the
+    # readable one ("Connection refused"), the outer ones repeat the URL.
+    reason: Any = err
+    while reason.args and isinstance(reason.args[0], Exception):
+        reason = reason.args[0]
+    inner = getattr(reason, "reason", None)
+    return str(inner or reason)
+
+
+# --- async (httpx) ----------------------------------------------------------------
+
+
+class AsyncTransport:
+    """Non-blocking HTTP over an ``httpx.AsyncClient``, created on first use.
+
+    httpx pools connections per event loop; a model used from several loops
+    (``asyncio.run`` twice, test suites) gets a client for the current loop.
+    """
+
+    def __init__(self, endpoint: Endpoint, *, pool_size: int = 256) -> None:
+        self.endpoint = endpoint
+        self._pool_size = pool_size
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _get_client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        client = self._client
+        if client is None or client.is_closed or self._loop is not loop:
+            endpoint = self.endpoint
+            client = httpx.AsyncClient(
+                timeout=httpx.Timeout(
+                    connect=endpoint.connect_timeout,
+                    read=endpoint.read_timeout,
+                    write=endpoint.read_timeout,
+                    pool=None,
+                ),
+                limits=httpx.Limits(
+                    max_connections=self._pool_size, max_keepalive_connections=64
+                ),
+                follow_redirects=False,
+            )
+            self._client = client
+            self._loop = loop
+        return client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and not client.is_closed:
+            await client.aclose()
+
+    async def _send(self, body: bytes) -> httpx.Response:
+        endpoint = self.endpoint
+        policy = endpoint.retry
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            client = self._get_client()
+            request = client.build_request("POST", endpoint.url, content=body, headers=endpoint.headers)
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.ConnectTimeout:
+                error: KimiError = KimiTimeoutError(
+                    f"connecting to {endpoint.url} timed out after {endpoint.connect_timeout} s"
+                )
+            except httpx.TimeoutException:
+                raise KimiTimeoutError(
+                    f"no answer from {endpoint.url} within the read timeout "
+                    f"({endpoint.read_timeout} s); not retried: the request may have been served"
+                ) from None
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
+                error = KimiConnectionError(f"could not reach {endpoint.url}: {err or type(err).__name__}")
+            except httpx.HTTPError as err:
+                raise KimiConnectionError(f"request to {endpoint.url} failed: {err}") from None
+            else:
+                status = response.status_code
+                if status < 300:
+                    return response
+                raw = b""
+                try:
+                    async for piece in response.aiter_bytes():
+                        raw += piece
+                        if len(raw) >= _MAX_ERROR_BODY:
+                            break
+                except httpx.HTTPError:
+                    pass  # the error status is what matters; the body is a bonus
+                finally:
+                    await response.aclose()
+                if status < 400:
+                    raise _redirect_error(status, response.headers.get("location"))
+                retry_after = parse_retry_after(response.headers.get("retry-after"))
+                error = error_from_status(status, raw, retry_after)
+                if status not in RETRYABLE_STATUSES:
+                    raise error
+            if attempt >= policy.max_retries:
+                raise error
+            delay = policy.delay(attempt, retry_after)
+            _log_retry(str(error), delay, attempt, policy)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+    async def post(self, body: bytes) -> bytes:
+        response = await self._send(body)
+        try:
+            parts = [piece async for piece in self._aiter(response)]
+            return b"".join(parts)
+        finally:
+            await response.aclose()
+
+    async def stream(self, body: bytes) -> AsyncIterator[bytes]:
+        response = await self._send(body)
+        try:
+            async for piece in self._aiter(response):
+                yield piece
+        finally:
+            await response.aclose()
+
+    async def _aiter(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        try:
+            async for piece in response.aiter_bytes():
+                yield piece
+        except httpx.TimeoutException:
+            raise KimiTimeoutError(
+                f"the response stalled for longer than the read timeout "
+                f"({self.endpoint.read_timeout} s)"
+            ) from None
+        except (httpx.HTTPError, OSError) as err:
+            raise KimiStreamInterruptedError(
+                f"the connection broke: {err or type(err).__name__}"
+            ) from None

@@ -1,0 +1,625 @@
+"""``ChatKimi``: Kimi chat models behind LangChain's ``BaseChatModel`` interface.
+
+This module wires the pure steps together and holds no protocol logic:
+messages -> ``_payload`` -> ``_transport`` -> ``_sse`` -> ``_response``.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
+from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils import from_env, secret_from_env
+from langchain_core.utils.utils import _build_model_kwargs
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from typing_extensions import Self
+
+from langchain_kimi import _structured
+from langchain_kimi._payload import build_request_body
+from langchain_kimi._profiles import find_model_spec, model_thinks
+from langchain_kimi._response import StreamParser, parse_completion
+from langchain_kimi._sse import SSEDecoder
+from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
+from langchain_kimi._transport import AsyncTransport, Endpoint, RetryPolicy, SyncTransport
+from langchain_kimi._version import __version__
+from langchain_kimi.errors import (
+    KimiResponseError,
+    KimiStreamInterruptedError,
+    KimiTimeoutError,
+)
+
+DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
+TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
+BASE_URL_ENV = "KIMI_BASE_URL"
+
+# Fields that go into the body under the same name when set.
+_BODY_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "reasoning_effort",
+)
+# Call-time kwargs that steer the call and are not body fields.
+_NOT_BODY_KWARGS = frozenset({"stream", "stream_usage"})
+
+
+class ChatKimi(BaseChatModel):
+    """Kimi (Moonshot AI) chat models, served by Ace Data Cloud or Moonshot.
+
+    Unlike ``ChatOpenAI`` pointed at Kimi, ``ChatKimi`` keeps the model's
+    reasoning (``additional_kwargs["reasoning_content"]`` and reasoning content
+    blocks) and sends it back with every assistant message, so tool loops on the
+    thinking models (kimi-k2.5, kimi-k2-thinking, kimi-k3) do not fail on their
+    second call. It knows which parameters each model fixes, raises typed errors
+    that carry the service's ``trace_id``, and retries only where a retry cannot
+    be charged twice.
+
+    Setup:
+        Install ``langchain-kimi`` and set your Ace Data Cloud token:
+
+        .. code-block:: bash
+
+            pip install -U langchain-kimi
+            export ACEDATACLOUD_API_TOKEN="your-token"
+
+    Key init args — completion params:
+        model: str
+            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
+            new models work without an upgrade.
+        thinking: bool | None
+            ``None`` keeps the model's default; ``True``/``False`` switch thinking
+            on or off where the model allows it (kimi-k2.5, kimi-k2.6).
+        reasoning_effort: str | None
+            kimi-k3's reasoning effort (``"max"``).
+        temperature, top_p, max_tokens, stop, n, presence_penalty,
+        frequency_penalty, seed:
+            Sent only when set. For kimi-k2.5/k2.6 the sampling parameters are
+            fixed by the model: they are not sent, and a different value warns
+            once, naming the value the model uses.
+        model_kwargs: dict
+            Any other body field Kimi accepts, passed through.
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Defaults to ``ACEDATACLOUD_API_TOKEN``.
+        base_url: str
+            Default ``https://api.acedata.cloud/kimi`` (env ``KIMI_BASE_URL``);
+            ``https://api.moonshot.ai/v1`` talks to Moonshot directly.
+        timeout: float | None
+            Read timeout in seconds (default 120): the longest silence allowed
+            while waiting for or reading an answer.
+        connect_timeout: float | None
+            Connect timeout in seconds (default 10).
+        max_retries: int
+            Retries for connection failures and 408/429/5xx (default 2; 0 disables).
+        default_headers: dict | None
+            Extra headers on every request.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_kimi import ChatKimi
+
+            model = ChatKimi(model="kimi-k2.5", max_tokens=16384)
+
+    Invoke:
+        .. code-block:: python
+
+            message = model.invoke("Why is the sky blue? One sentence.")
+            message.content                               # the answer
+            message.additional_kwargs["reasoning_content"]  # what it thought
+
+    Stream:
+        .. code-block:: python
+
+            for chunk in model.stream("Tell me a joke"):
+                print(chunk.content, end="", flush=True)
+
+    Async:
+        .. code-block:: python
+
+            message = await model.ainvoke("hi")
+            async for chunk in model.astream("hi"):
+                ...
+            messages = await model.abatch(["hi", "hello"])
+
+    Tool calling:
+        .. code-block:: python
+
+            from langchain_core.tools import tool
+
+            @tool
+            def get_weather(city: str) -> str:
+                \"\"\"Current weather in a city.\"\"\"
+                return "sunny"
+
+            model_with_tools = model.bind_tools([get_weather])
+            ai = model_with_tools.invoke("Weather in Paris?")
+            ai.tool_calls  # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
+
+        Thinking models refuse a forced ``tool_choice``: binding one raises a
+        ``ValueError`` that says to use ``"auto"`` or ``thinking=False``.
+
+    Structured output:
+        .. code-block:: python
+
+            from pydantic import BaseModel
+
+            class Joke(BaseModel):
+                setup: str
+                punchline: str
+
+            model.with_structured_output(Joke).invoke("A joke about cats")
+
+        Built on Kimi's JSON mode: the schema goes into a system instruction and
+        the reply is validated on arrival.
+
+    Token usage:
+        .. code-block:: python
+
+            ai.usage_metadata
+            # {"input_tokens": 12, "output_tokens": 80, "total_tokens": 92,
+            #  "output_token_details": {"reasoning": 50}}
+
+    Response metadata:
+        .. code-block:: python
+
+            ai.response_metadata
+            # {"model_name": "kimi-k2.5", "finish_reason": "stop", "id": "chatcmpl-...",
+            #  "model_provider": "kimi", ...}
+    """
+
+    model: str = Field(default="kimi-k2.5", alias="model_name")
+    """Model name, e.g. ``kimi-k2.5``, ``kimi-k2-thinking``, ``kimi-k3``."""
+    api_key: SecretStr | None = Field(default_factory=secret_from_env(TOKEN_ENV, default=None))
+    """Ace Data Cloud (or Moonshot) API token; defaults to ``ACEDATACLOUD_API_TOKEN``."""
+    base_url: str = Field(default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL))
+    """Base URL; requests go to ``{base_url}/chat/completions``."""
+    timeout: float | None = 120.0
+    """Read timeout in seconds (None waits forever)."""
+    connect_timeout: float | None = 10.0
+    """Connect timeout in seconds."""
+    max_retries: int = 2
+    """Retries after connection failures and 408/429/5xx answers; 0 disables."""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    """Output limit. Thinking models count reasoning against it: give them 16K+."""
+    stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
+    n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    seed: int | None = None
+    thinking: bool | None = None
+    """None: the model's default; True/False: ``{"type": "enabled"/"disabled"}``."""
+    reasoning_effort: str | None = None
+    stream_usage: bool = True
+    """Ask for token usage at the end of streams."""
+    streaming: bool = False
+    """Stream under the hood even for ``invoke`` (callbacks get tokens as they come)."""
+    default_headers: dict[str, str] | None = None
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Other request body fields Kimi accepts (``response_format``, ``user``...)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    _sync_transport: SyncTransport | None = PrivateAttr(default=None)
+    _async_transport: AsyncTransport | None = PrivateAttr(default=None)
+    _warned_fixed: set[tuple[str, str]] = PrivateAttr(default_factory=set)
+
+    # --- validation ---------------------------------------------------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_model_kwargs(cls, values: dict[str, Any]) -> Any:
+        """Unknown constructor arguments become body fields (with a warning)."""
+        if isinstance(values, dict):
+            return _build_model_kwargs(values, _all_field_names(cls))
+        return values
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"base_url must start with https:// or http://, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("timeout", "connect_timeout")
+    @classmethod
+    def _check_timeout(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"timeouts must be positive seconds (or None), got {value}")
+        return value
+
+    @field_validator("max_retries")
+    @classmethod
+    def _check_retries(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"max_retries must be 0 or more, got {value}")
+        return value
+
+    @field_validator("max_tokens", "n")
+    @classmethod
+    def _check_positive(cls, value: int | None) -> int | None:
+        if value is not None and value <= 0:
+            raise ValueError(f"must be a positive integer, got {value}")
+        return value
+
+    # --- LangChain surface --------------------------------------------------
+
+    @property
+    def _llm_type(self) -> str:
+        return "kimi-chat"
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_kimi", "chat_models"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"api_key": TOKEN_ENV}
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "base_url": self.base_url}
+        for name in (*_BODY_FIELDS, "stop", "thinking"):
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        return {**params, **self.model_kwargs}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(
+            ls_provider="kimi",
+            ls_model_name=str(kwargs.get("model", self.model)),
+            ls_model_type="chat",
+        )
+        temperature = kwargs.get("temperature", self.temperature)
+        if temperature is not None:
+            params["ls_temperature"] = temperature
+        max_tokens = kwargs.get("max_tokens", self.max_tokens)
+        if max_tokens is not None:
+            params["ls_max_tokens"] = max_tokens
+        stop_list = stop or kwargs.get("stop") or self.stop
+        if stop_list:
+            params["ls_stop"] = [stop_list] if isinstance(stop_list, str) else list(stop_list)
+        return params
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        spec = find_model_spec(self.model)
+        return spec.to_profile() if spec is not None else None
+
+    # --- request building ---------------------------------------------------
+
+    def _request_params(
+        self, stop: list[str] | None, stream: bool, kwargs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Everything to send besides the messages, and whether the call thinks."""
+        params: dict[str, Any] = {"model": self.model}
+        for name in _BODY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                params[name] = value
+        if self.stop is not None:
+            params["stop"] = self.stop
+        if self.thinking is not None:
+            params["thinking"] = self.thinking
+        if self.model_kwargs:
+            params.update(self.model_kwargs)
+        for key, value in kwargs.items():
+            if key not in _NOT_BODY_KWARGS and value is not None:
+                params[key] = value
+        if stop is not None:
+            params["stop"] = stop
+        if stream:
+            params["stream"] = True
+            if kwargs.get("stream_usage", self.stream_usage):
+                params["stream_options"] = {"include_usage": True}
+            if params.get("n", 1) != 1:
+                raise ValueError("n > 1 cannot be streamed: use invoke/generate for several choices")
+        max_tokens = params.get("max_tokens")
+        if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
+            raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+
+        model = params["model"]
+        thinking = params.get("thinking")
+        if isinstance(thinking, dict):  # wire form passed through model_kwargs
+            thinking = thinking.get("type") != "disabled"
+        thinking_active = model_thinks(model, thinking)
+        spec = find_model_spec(model)
+        if spec is not None:
+            for name, fixed in spec.fixed_params(thinking).items():
+                if name in params:
+                    self._warn_fixed(model, name, params.pop(name), fixed)
+        if thinking_active:
+            check_tools_allowed(model, params.get("tools"), params.get("tool_choice"))
+        return params, thinking_active
+
+    def _warn_fixed(self, model: str, name: str, value: Any, fixed: float) -> None:
+        if value == fixed or (model, name) in self._warned_fixed:
+            return
+        self._warned_fixed.add((model, name))
+        warnings.warn(
+            f"{model} fixes {name} at {fixed} in this mode; the value {value!r} "
+            "is not sent (the service would refuse it)",
+            UserWarning,
+            stacklevel=5,
+        )
+
+    def _encode(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        stream: bool,
+        kwargs: Mapping[str, Any],
+    ) -> bytes:
+        params, thinking_active = self._request_params(stop, stream, kwargs)
+        body = build_request_body(messages, params, thinking_active=thinking_active)
+        try:
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"the request body is not JSON-serializable: {err}") from None
+
+    # --- transports -----------------------------------------------------------
+
+    def _endpoint(self) -> Endpoint:
+        if self.api_key is None:
+            raise ValueError(
+                f"no Kimi API token: set {TOKEN_ENV} or pass api_key=... "
+                "(for tests, point base_url at langchain_kimi.testing.FakeKimiServer)"
+            )
+        headers = {
+            "Authorization": f"Bearer {self.api_key.get_secret_value()}",
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "User-Agent": f"langchain-kimi/{__version__}",
+        }
+        if self.default_headers:
+            headers.update(self.default_headers)
+        return Endpoint(
+            url=f"{self.base_url}/chat/completions",
+            headers=headers,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.timeout,
+            retry=RetryPolicy(max_retries=self.max_retries),
+        )
+
+    def _sync(self) -> SyncTransport:
+        transport = self._sync_transport
+        if transport is None:
+            transport = self._sync_transport = SyncTransport(self._endpoint())
+        return transport
+
+    def _async(self) -> AsyncTransport:
+        transport = self._async_transport
+        if transport is None:
+            transport = self._async_transport = AsyncTransport(self._endpoint())
+        return transport
+
+    def close(self) -> None:
+        """Close pooled sync connections (the next call opens new ones)."""
+        transport, self._sync_transport = self._sync_transport, None
+        if transport is not None:
+            transport.close()
+
+    async def aclose(self) -> None:
+        """Close pooled connections, async and sync."""
+        transport, self._async_transport = self._async_transport, None
+        if transport is not None:
+            await transport.aclose()
+        self.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __copy__(self) -> Self:
+        # Copies get their own connections: a copy closing its client must not
+        # break the original, and a copy with another base_url must not use its pool.
+        copied = super().__copy__()
+        copied._reset_private_state()
+        return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        saved = (self._sync_transport, self._async_transport)
+        self._sync_transport = self._async_transport = None
+        try:
+            copied = super().__deepcopy__(memo)
+        finally:
+            self._sync_transport, self._async_transport = saved
+        copied._reset_private_state()
+        return copied
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = dict(state.get("__pydantic_private__") or {})
+        private.update(_sync_transport=None, _async_transport=None, _warned_fixed=set())
+        state["__pydantic_private__"] = private
+        return state
+
+    def _reset_private_state(self) -> None:
+        self._sync_transport = None
+        self._async_transport = None
+        self._warned_fixed = set()
+
+    # --- the four calls -----------------------------------------------------------
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._encode(messages, stop, False, kwargs)
+        return parse_completion(_decode_json(self._sync().post(body)))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        body = self._encode(messages, stop, False, kwargs)
+        return parse_completion(_decode_json(await self._async().post(body)))
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        body = self._encode(messages, stop, True, kwargs)
+        reader = _StreamReader()
+        try:
+            for raw in self._sync().stream(body):
+                yield from reader.feed(raw)
+        except (KimiStreamInterruptedError, KimiTimeoutError) as err:
+            if not reader.started:
+                raise
+            raise reader.interrupted(err) from None
+        yield reader.finish()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        body = self._encode(messages, stop, True, kwargs)
+        reader = _StreamReader()
+        try:
+            async for raw in self._async().stream(body):
+                for chunk in reader.feed(raw):
+                    yield chunk
+        except (KimiStreamInterruptedError, KimiTimeoutError) as err:
+            if not reader.started:
+                raise
+            raise reader.interrupted(err) from None
+        yield reader.finish()
+
+    # --- tools and structured output ------------------------------------------
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | bool | dict[str, Any] | None = None,
+        parallel_tool_calls: bool | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (any LangChain form, or Kimi's ``$web_search`` built-in).
+
+        ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``"required"``, a tool
+        name, ``True`` (the single tool) or a wire-form dict. A thinking model
+        cannot be forced to call a tool; that raises ``ValueError`` here.
+
+        .. code-block:: python
+
+            model.bind_tools([get_weather], tool_choice="auto").invoke("Weather in Rome?")
+            ChatKimi(thinking=False).bind_tools([get_weather], tool_choice="get_weather")
+        """
+        formatted = [format_tool(tool, strict=strict) for tool in tools]
+        choice = format_tool_choice(tool_choice, formatted)
+        thinking = kwargs.get("thinking", self.thinking)
+        model = kwargs.get("model", self.model)
+        if model_thinks(model, thinking):
+            check_tools_allowed(model, formatted, choice)
+        if choice is not None:
+            kwargs["tool_choice"] = choice
+        if parallel_tool_calls is not None:
+            kwargs["parallel_tool_calls"] = parallel_tool_calls
+        return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        method: Literal["json_mode", "json_schema", "function_calling"] = "json_mode",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
+        """Typed output built on Kimi's JSON mode; see ``_structured`` and the README."""
+        return _structured.structured_runnable(
+            self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
+        )
+
+
+class _StreamReader:
+    """Bytes of one stream -> chunks: the SSE decoder and the parser together."""
+
+    __slots__ = ("_decoder", "_parser", "started")
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self._parser = StreamParser()
+        self.started = False  # bytes of the answer have arrived
+
+    def feed(self, raw: bytes) -> list[ChatGenerationChunk]:
+        self.started = True
+        parser = self._parser
+        try:
+            events = self._decoder.feed(raw)
+        except UnicodeDecodeError as err:
+            raise KimiResponseError(f"the stream is not valid UTF-8: {err}") from None
+        chunks = []
+        for data in events:
+            chunk = parser.feed(data)
+            if chunk is not None:
+                chunks.append(chunk)
+        return chunks
+
+    def finish(self) -> ChatGenerationChunk:
+        for data in self._decoder.flush():
+            self._parser.feed(data)
+        return self._parser.finish()
+
+    def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
+        return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
+
+
+def _decode_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        excerpt = raw[:200].decode("utf-8", "replace")
+        raise KimiResponseError(f"the response is not JSON: {excerpt!r}") from None
+
+
+def _all_field_names(cls: type[BaseModel]) -> set[str]:
+    names = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+    return names
