@@ -142,8 +142,8 @@ def _user_message(message: BaseMessage, index: int) -> dict[str, Any]:
         if not content.strip():
             raise ValueError(f"messages[{index}]: user message content is empty")
         return _with_name({"role": "user", "content": content}, message)
-    parts = [_user_part(part, index, position) for position, part in enumerate(content)]
-    parts = [part for part in parts if part is not None]
+    converted = (_user_part(part, index, position) for position, part in enumerate(content))
+    parts = [part for part in converted if part is not None]
     if not parts:
         raise ValueError(f"messages[{index}]: user message content is empty")
     if len(parts) == 1 and parts[0]["type"] == "text":

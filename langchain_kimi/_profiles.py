@@ -73,7 +73,7 @@ class KimiModelSpec:
         }
         if self.reasoning_effort_levels:
             profile["reasoning_effort_levels"] = list(self.reasoning_effort_levels)
-        return ModelProfile(**profile)  # type: ignore[typeddict-item]
+        return ModelProfile(**profile)  # type: ignore[typeddict-item,no-any-return]
 
 
 _K25 = KimiModelSpec(

@@ -12,18 +12,19 @@ and concatenates their strings.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
-from langchain_core.messages import AIMessage, AIMessageChunk
-from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
-from langchain_core.messages.tool import (
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
     InvalidToolCall,
     ToolCall,
     ToolCallChunk,
-    invalid_tool_call,
-    tool_call,
-    tool_call_chunk,
 )
+from langchain_core.messages import content as types
+from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
+from langchain_core.messages.block_translators import register_translator
+from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 from langchain_kimi.errors import (
@@ -46,11 +47,12 @@ def parse_usage(usage: Any) -> UsageMetadata | None:
         return None
     input_tokens = usage.get("prompt_tokens") or 0
     output_tokens = usage.get("completion_tokens") or 0
-    result = UsageMetadata(
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        total_tokens=usage.get("total_tokens") or input_tokens + output_tokens,
-    )
+    # mypy reads the details keys as required; langchain-core marks them NotRequired.
+    result: UsageMetadata = {  # type: ignore[typeddict-item]
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": usage.get("total_tokens") or input_tokens + output_tokens,
+    }
     # Kimi reports cache hits at the top level; OpenAI-style proxies nest them.
     cached = usage.get("cached_tokens")
     if cached is None:
@@ -285,6 +287,9 @@ class StreamParser:
                 content=content,
                 additional_kwargs=additional_kwargs,
                 tool_call_chunks=call_chunks,
+                # Every chunk names its provider: LangChain picks the block
+                # translator (output_version="v1", content_blocks) per chunk.
+                response_metadata={"model_provider": PROVIDER},
             )
         )
 
@@ -313,3 +318,80 @@ class StreamParser:
 
 def _excerpt(text: str) -> str:
     return text if len(text) <= _LINE_EXCERPT_CHARS else text[:_LINE_EXCERPT_CHARS] + "..."
+
+
+# --- standard content blocks (output_version="v1", content_blocks) -------------
+#
+# LangChain's generic fallback gives every streamed block the index of its own
+# kind (reasoning 0, text 1, tool call i -> i), so with output_version="v1" the
+# first tool call's fragments merge into the reasoning block. Kimi's order is
+# fixed (reasoning, then text, then tool calls), so each kind gets its own merge
+# key, stable for the whole stream.
+_REASONING_BLOCK_INDEX = 0
+_TEXT_BLOCK_INDEX = 1
+_FIRST_TOOL_BLOCK_INDEX = 2
+
+
+def translate_content(message: AIMessage) -> list[types.ContentBlock]:
+    """A Kimi message's standard blocks: reasoning, text, tool calls, invalid tool calls."""
+    if not isinstance(message.content, str):
+        # Already blocks (v1) or built by hand: LangChain's generic parsing reads them.
+        raise NotImplementedError
+    # Plain dicts: the TypedDict constructors (and mypy's reading of their
+    # NotRequired keys) would demand ids, and LangChain's factories invent random
+    # ones, which would stop streamed blocks from merging.
+    blocks: list[dict[str, Any]] = []
+    reasoning = message.additional_kwargs.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        blocks.append({"type": "reasoning", "reasoning": reasoning})
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    for call in message.tool_calls:
+        blocks.append(
+            {"type": "tool_call", "id": call["id"], "name": call["name"], "args": call["args"]}
+        )
+    for bad in message.invalid_tool_calls:
+        blocks.append(
+            {
+                "type": "invalid_tool_call",
+                "id": bad["id"],
+                "name": bad["name"],
+                "args": bad["args"],
+                "error": bad["error"],
+            }
+        )
+    return cast("list[types.ContentBlock]", blocks)
+
+
+def translate_content_chunk(chunk: AIMessageChunk) -> list[types.ContentBlock]:
+    """A streamed chunk's standard blocks, indexed so that adding chunks merges them right."""
+    if not isinstance(chunk.content, str):
+        raise NotImplementedError
+    if chunk.chunk_position == "last":
+        # The whole stream added up (or its closing chunk): calls are complete.
+        return translate_content(chunk)
+    blocks: list[dict[str, Any]] = []
+    reasoning = chunk.additional_kwargs.get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning:
+        blocks.append(
+            {"type": "reasoning", "reasoning": reasoning, "index": _REASONING_BLOCK_INDEX}
+        )
+    if chunk.content:
+        blocks.append({"type": "text", "text": chunk.content, "index": _TEXT_BLOCK_INDEX})
+    for position, piece in enumerate(chunk.tool_call_chunks):
+        call_index = piece.get("index")
+        if call_index is None:
+            call_index = position
+        blocks.append(
+            {
+                "type": "tool_call_chunk",
+                "id": piece.get("id"),
+                "name": piece.get("name"),
+                "args": piece.get("args"),
+                "index": _FIRST_TOOL_BLOCK_INDEX + call_index,
+            }
+        )
+    return cast("list[types.ContentBlock]", blocks)
+
+
+register_translator(PROVIDER, translate_content, translate_content_chunk)

@@ -149,6 +149,13 @@ class SyncTransport:
         if session is not None:
             session.close()
 
+    def __del__(self) -> None:
+        # A model dropped without close() must not leave its pooled sockets to
+        # the garbage collector (ResourceWarning, descriptors held until then).
+        session = self.__dict__.get("_session")
+        if session is not None:
+            session.close()
+
     def _send(self, body: bytes) -> requests.Response:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
@@ -233,7 +240,7 @@ class SyncTransport:
 
     def _read(self, response: requests.Response) -> bytes:
         try:
-            return response.raw.read1(_READ_SIZE, decode_content=True)  # type: ignore[no-any-return]
+            return response.raw.read1(_READ_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
             raise KimiTimeoutError(
                 f"the response stalled for longer than the read timeout "
@@ -302,7 +309,9 @@ class AsyncTransport:
         while True:
             retry_after: float | None = None
             client = self._get_client()
-            request = client.build_request("POST", endpoint.url, content=body, headers=endpoint.headers)
+            request = client.build_request(
+                "POST", endpoint.url, content=body, headers=endpoint.headers
+            )
             try:
                 response = await client.send(request, stream=True)
             except httpx.ConnectTimeout:
@@ -315,7 +324,8 @@ class AsyncTransport:
                     f"({endpoint.read_timeout} s); not retried: the request may have been served"
                 ) from None
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
-                error = KimiConnectionError(f"could not reach {endpoint.url}: {err or type(err).__name__}")
+                reason = str(err) or type(err).__name__
+                error = KimiConnectionError(f"could not reach {endpoint.url}: {reason}")
             except httpx.HTTPError as err:
                 raise KimiConnectionError(f"request to {endpoint.url} failed: {err}") from None
             else:

@@ -12,15 +12,27 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LanguageModelInput, ModelProfile
-from langchain_core.language_models.chat_models import LangSmithParams
+from langchain_core.language_models import (
+    BaseChatModel,
+    LangSmithParams,
+    LanguageModelInput,
+    ModelProfile,
+)
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.utils import _build_model_kwargs
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from typing_extensions import Self
 
 from langchain_kimi import _structured
@@ -148,7 +160,8 @@ class ChatKimi(BaseChatModel):
 
             model_with_tools = model.bind_tools([get_weather])
             ai = model_with_tools.invoke("Weather in Paris?")
-            ai.tool_calls  # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
+            ai.tool_calls
+            # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
 
         Thinking models refuse a forced ``tool_choice``: binding one raises a
         ``ValueError`` that says to use ``"auto"`` or ``thinking=False``.
@@ -186,7 +199,9 @@ class ChatKimi(BaseChatModel):
     """Model name, e.g. ``kimi-k2.5``, ``kimi-k2-thinking``, ``kimi-k3``."""
     api_key: SecretStr | None = Field(default_factory=secret_from_env(TOKEN_ENV, default=None))
     """Ace Data Cloud (or Moonshot) API token; defaults to ``ACEDATACLOUD_API_TOKEN``."""
-    base_url: str = Field(default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL))
+    base_url: str = Field(
+        default_factory=from_env(BASE_URL_ENV, default=DEFAULT_BASE_URL), validate_default=True
+    )
     """Base URL; requests go to ``{base_url}/chat/completions``."""
     timeout: float | None = 120.0
     """Read timeout in seconds (None waits forever)."""
@@ -333,7 +348,7 @@ class ChatKimi(BaseChatModel):
             if kwargs.get("stream_usage", self.stream_usage):
                 params["stream_options"] = {"include_usage": True}
             if params.get("n", 1) != 1:
-                raise ValueError("n > 1 cannot be streamed: use invoke/generate for several choices")
+                raise ValueError("n > 1 cannot be streamed: use invoke for several choices")
         max_tokens = params.get("max_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
@@ -570,7 +585,7 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """Typed output built on Kimi's JSON mode; see ``_structured`` and the README."""
-        return _structured.structured_runnable(
+        return _structured.structured_runnable(  # type: ignore[no-any-return]
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
 

@@ -1,0 +1,25 @@
+"""Shared fixtures for the socket-level tests: a simulator and fast retries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_kimi import _transport
+from langchain_kimi.testing import FakeKimiServer
+
+TOKEN = "sk-integration-secret"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeKimiServer]:
+    with FakeKimiServer(api_key=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff of a few milliseconds, so retry tests run quickly (Retry-After still applies)."""
+    monkeypatch.setattr(_transport.RetryPolicy, "base_delay", 0.001)
+    monkeypatch.setattr(_transport.RetryPolicy, "max_delay", 0.005)
