@@ -1,0 +1,67 @@
+"""A loopback Kimi server for testing code that calls Kimi, without the network.
+
+:class:`FakeKimiServer` speaks the wire protocol of Ace Data Cloud's
+``/kimi/chat/completions`` (JSON and SSE), enforces the service's request rules,
+and replays scripted :class:`Reply` values, faults included. It implements the
+server side on its own (no code shared with the client), so it can be used to
+test any HTTP client, not only ``ChatKimi``.
+
+Usage::
+
+    from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
+
+    with FakeKimiServer(api_key="test-key") as server:
+        server.queue(
+            Reply(reasoning="Need the weather.",
+                  tool_calls=[ToolCall("weather", {"city": "Oslo"})]),
+            Reply(content="It is snowing in Oslo."),
+        )
+        model = ChatKimi(base_url=server.base_url, api_key=server.api_key)
+        ...
+        assert server.request_count == 2
+
+Rules it enforces (each broken one answers like the real service; details in
+``langchain_kimi.testing._rules``): the bearer token (401 ``no_token`` /
+``invalid_token``); well-formed messages (roles, non-empty content, content
+parts, tool results answering an earlier call id, arguments as JSON strings);
+the reasoning replay rule for thinking requests (every assistant tool-call
+message carries ``reasoning_content``); kimi-k2.5/k2.6's fixed sampling
+parameters; ``tool_choice`` only ``"auto"``/``"none"`` and no ``$web_search``
+while thinking; ``response_format`` only ``text``/``json_object``.
+
+With pytest, the ``kimi_server`` and ``kimi_chat_model`` fixtures (from the
+plugin this package installs) set this up per test.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from langchain_kimi.testing._replies import Reply, ToolCall
+    from langchain_kimi.testing._server import FakeKimiServer, RecordedRequest
+
+__all__ = ["FakeKimiServer", "RecordedRequest", "Reply", "ToolCall"]
+
+# Loaded on first use: the pytest plugin imports this package in every test run
+# of every project that installs langchain-kimi, and http.server is not free.
+_HOMES = {
+    "FakeKimiServer": "_server",
+    "RecordedRequest": "_server",
+    "Reply": "_replies",
+    "ToolCall": "_replies",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
