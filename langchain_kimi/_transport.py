@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import requests
@@ -53,12 +53,20 @@ class RetryPolicy:
     outage do not come back in step. A ``Retry-After`` from the service replaces
     the backoff, capped at ``max_retry_after`` so a bad header cannot park a
     call for hours.
+
+    The three timings are class attributes, not per-instance fields: a
+    dataclass field's default is copied into every instance, so patching the
+    class would silently do nothing. Tests make retries fast with::
+
+        monkeypatch.setattr(RetryPolicy, "base_delay", 0.001)
+        monkeypatch.setattr(RetryPolicy, "max_delay", 0.005)
+        monkeypatch.setattr(RetryPolicy, "max_retry_after", 0.2)
     """
 
     max_retries: int = 2
-    base_delay: float = 0.5
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
+    base_delay: ClassVar[float] = 0.5
+    max_delay: ClassVar[float] = 8.0
+    max_retry_after: ClassVar[float] = 60.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -96,23 +104,61 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
-def _redirect_error(status: int, location: str | None) -> KimiError:
-    # Redirects are not followed: a POST would be replayed elsewhere, maybe with
-    # the token. A moved endpoint is a configuration problem the user must see.
-    return error_from_status(
-        status,
-        f"the endpoint answered with a redirect to {location or '(no location)'}; "
-        "check base_url (redirects are not followed so the token never leaves the host)",
-    )
+def _error_for_status(
+    status: int, headers: Mapping[str, str], raw: bytes
+) -> tuple[KimiError, float | None]:
+    """The typed error for a non-2xx answer and its ``Retry-After``.
+
+    Raises it at once when the status must not be retried.
+    """
+    if status < 400:
+        # Redirects are not followed: a POST would be replayed elsewhere, maybe
+        # with the token. A moved endpoint is a configuration problem to show.
+        raise error_from_status(
+            status,
+            f"the endpoint answered with a redirect to {headers.get('location') or '(nowhere)'}; "
+            "check base_url (redirects are not followed so the token never leaves the host)",
+        )
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    error = error_from_status(status, raw, retry_after)
+    if status not in RETRYABLE_STATUSES:
+        raise error
+    return error, retry_after
 
 
-def _log_retry(reason: str, delay: float, attempt: int, policy: RetryPolicy) -> None:
+def _delay_before_retry(
+    policy: RetryPolicy, attempt: int, error: KimiError, retry_after: float | None
+) -> float:
+    """Seconds to wait before attempt ``attempt + 1``; raises ``error`` when none is left."""
+    if attempt >= policy.max_retries:
+        raise error
+    delay = policy.delay(attempt, retry_after)
     logger.info(
         "Kimi request failed (%s); retry %d of %d in %.2f s",
-        reason,
+        error,
         attempt + 1,
         policy.max_retries,
         delay,
+    )
+    return delay
+
+
+def _connect_timeout(endpoint: Endpoint) -> KimiTimeoutError:
+    return KimiTimeoutError(
+        f"connecting to {endpoint.url} timed out after {endpoint.connect_timeout} s"
+    )
+
+
+def _read_timeout(endpoint: Endpoint) -> KimiTimeoutError:
+    return KimiTimeoutError(
+        f"no answer from {endpoint.url} within the read timeout "
+        f"({endpoint.read_timeout} s); not retried: the request may have been served"
+    )
+
+
+def _stalled(endpoint: Endpoint) -> KimiTimeoutError:
+    return KimiTimeoutError(
+        f"the response stalled for longer than the read timeout ({endpoint.read_timeout} s)"
     )
 
 
@@ -173,14 +219,9 @@ class SyncTransport:
                     allow_redirects=False,
                 )
             except requests.exceptions.ConnectTimeout:
-                error: KimiError = KimiTimeoutError(
-                    f"connecting to {endpoint.url} timed out after {endpoint.connect_timeout} s"
-                )
+                error: KimiError = _connect_timeout(endpoint)
             except requests.exceptions.ReadTimeout:
-                raise KimiTimeoutError(
-                    f"no answer from {endpoint.url} within the read timeout "
-                    f"({endpoint.read_timeout} s); not retried: the request may have been served"
-                ) from None
+                raise _read_timeout(endpoint) from None
             except requests.exceptions.ConnectionError as err:
                 error = KimiConnectionError(
                     f"could not reach {endpoint.url}: {_describe_requests_error(err)}"
@@ -197,17 +238,8 @@ class SyncTransport:
                     raw = b""
                 finally:
                     response.close()
-                if status < 400:
-                    raise _redirect_error(status, response.headers.get("location"))
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                error = error_from_status(status, raw, retry_after)
-                if status not in RETRYABLE_STATUSES:
-                    raise error
-            if attempt >= policy.max_retries:
-                raise error
-            delay = policy.delay(attempt, retry_after)
-            _log_retry(str(error), delay, attempt, policy)
-            time.sleep(delay)
+                error, retry_after = _error_for_status(status, response.headers, raw)
+            time.sleep(_delay_before_retry(policy, attempt, error, retry_after))
             attempt += 1
 
     def post(self, body: bytes) -> bytes:
@@ -242,10 +274,7 @@ class SyncTransport:
         try:
             return response.raw.read1(_READ_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
-            raise KimiTimeoutError(
-                f"the response stalled for longer than the read timeout "
-                f"({self.endpoint.read_timeout} s)"
-            ) from None
+            raise _stalled(self.endpoint) from None
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
 
@@ -315,14 +344,9 @@ class AsyncTransport:
             try:
                 response = await client.send(request, stream=True)
             except httpx.ConnectTimeout:
-                error: KimiError = KimiTimeoutError(
-                    f"connecting to {endpoint.url} timed out after {endpoint.connect_timeout} s"
-                )
+                error: KimiError = _connect_timeout(endpoint)
             except httpx.TimeoutException:
-                raise KimiTimeoutError(
-                    f"no answer from {endpoint.url} within the read timeout "
-                    f"({endpoint.read_timeout} s); not retried: the request may have been served"
-                ) from None
+                raise _read_timeout(endpoint) from None
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
                 reason = str(err) or type(err).__name__
                 error = KimiConnectionError(f"could not reach {endpoint.url}: {reason}")
@@ -342,17 +366,8 @@ class AsyncTransport:
                     pass  # the error status is what matters; the body is a bonus
                 finally:
                     await response.aclose()
-                if status < 400:
-                    raise _redirect_error(status, response.headers.get("location"))
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-                error = error_from_status(status, raw, retry_after)
-                if status not in RETRYABLE_STATUSES:
-                    raise error
-            if attempt >= policy.max_retries:
-                raise error
-            delay = policy.delay(attempt, retry_after)
-            _log_retry(str(error), delay, attempt, policy)
-            await asyncio.sleep(delay)
+                error, retry_after = _error_for_status(status, response.headers, raw)
+            await asyncio.sleep(_delay_before_retry(policy, attempt, error, retry_after))
             attempt += 1
 
     async def post(self, body: bytes) -> bytes:
@@ -376,10 +391,7 @@ class AsyncTransport:
             async for piece in response.aiter_bytes():
                 yield piece
         except httpx.TimeoutException:
-            raise KimiTimeoutError(
-                f"the response stalled for longer than the read timeout "
-                f"({self.endpoint.read_timeout} s)"
-            ) from None
+            raise _stalled(self.endpoint) from None
         except (httpx.HTTPError, OSError) as err:
             raise KimiStreamInterruptedError(
                 f"the connection broke: {err or type(err).__name__}"

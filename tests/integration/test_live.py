@@ -10,10 +10,9 @@ import os
 from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_kimi import ChatKimi
+from tests.capabilities import KimiCapabilities
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("ACEDATACLOUD_API_TOKEN"),
@@ -21,40 +20,8 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class TestChatKimiLive(ChatModelIntegrationTests):
-    @property
-    def chat_model_class(self) -> type[BaseChatModel]:
-        return ChatKimi
-
+class TestChatKimiLive(KimiCapabilities, ChatModelIntegrationTests):  # type: ignore[misc]
     @property
     def chat_model_params(self) -> dict[str, Any]:
         # Thinking off: the suite forces tool choice, which thinking mode refuses.
         return {"model": "kimi-k2.5", "thinking": False, "max_tokens": 4096, "timeout": 120}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True

@@ -13,13 +13,10 @@ from langchain_core.load import dumpd, load
 from langchain_tests.unit_tests import ChatModelUnitTests
 
 from langchain_kimi import ChatKimi
+from tests.capabilities import KimiCapabilities
 
 
-class TestChatKimiStandard(ChatModelUnitTests):
-    @property
-    def chat_model_class(self) -> type[BaseChatModel]:
-        return ChatKimi
-
+class TestChatKimiStandard(KimiCapabilities, ChatModelUnitTests):  # type: ignore[misc]
     @property
     def chat_model_params(self) -> dict[str, Any]:
         # The suite forces tool choice ("any"), which Kimi allows only on models
@@ -36,37 +33,8 @@ class TestChatKimiStandard(ChatModelUnitTests):
         )
 
     @property
-    def has_tool_calling(self) -> bool:
-        return True
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return True
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
-
-    @property
-    def returns_usage_metadata(self) -> bool:
-        return True
-
-    @property
     def supports_video_inputs(self) -> bool:
         return True
-
 
     @pytest.mark.xfail(
         reason="load(allowed_objects='all') admits only classes in langchain-core's own "
