@@ -585,7 +585,7 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
         """Typed output built on Kimi's JSON mode; see ``_structured`` and the README."""
-        return _structured.structured_runnable(  # type: ignore[no-any-return]
+        return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
 

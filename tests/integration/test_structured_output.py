@@ -1,0 +1,304 @@
+"""with_structured_output over real sockets, against FakeKimiServer.
+
+The simulator enforces the service's rules (forced tool_choice under thinking,
+JSON mode with Partial Mode, the reasoning replay rule), so a request the real
+service would refuse fails here with the same 400.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.exceptions import OutputParserException
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.prompts import ChatPromptTemplate
+from pydantic import BaseModel, Field
+from typing_extensions import NotRequired, TypedDict
+
+from langchain_kimi import ChatKimi, _structured
+from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
+
+from .conftest import TOKEN
+
+INSTANT = "kimi-k2-instruct-0905"
+
+
+class Genre(str, enum.Enum):
+    SCIFI = "sci-fi"
+    DRAMA = "drama"
+
+
+class CastMember(BaseModel):
+    name: str
+    role: str | None = None
+
+
+class Movie(BaseModel):
+    """A film, as the user asked about it."""
+
+    title: str
+    year: int
+    genre: Genre
+    cast: list[CastMember] = Field(description="main actors, most famous first")
+    sequel_of: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class MovieDict(TypedDict):
+    """A film."""
+
+    title: str
+    year: int
+    tags: NotRequired[list[str]]
+
+
+MOVIE_SCHEMA: dict[str, Any] = {
+    "title": "Movie",
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "year": {"type": "integer"},
+        "cast": {"type": "array", "items": {"$ref": "#/$defs/Person"}},
+    },
+    "required": ["title", "year", "cast"],
+    "additionalProperties": False,
+    "$defs": {
+        "Person": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+        }
+    },
+}
+
+MATRIX: dict[str, Any] = {
+    "title": "The Matrix",
+    "year": 1999,
+    "genre": "sci-fi",
+    "cast": [{"name": "Keanu Reeves", "role": "Neo"}, {"name": "Carrie-Anne Moss"}],
+    "sequel_of": None,
+}
+MATRIX_TEXT = json.dumps(MATRIX)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fallback_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_structured, "_warned_fallback", set())
+
+
+@pytest.fixture
+def kimi(server: FakeKimiServer) -> Iterator[Any]:
+    made: list[ChatKimi] = []
+
+    def make(**kwargs: Any) -> ChatKimi:
+        settings: dict[str, Any] = {
+            "base_url": server.base_url,
+            "api_key": TOKEN,
+            "max_retries": 0,
+        }
+        settings.update(kwargs)
+        model = ChatKimi(**settings)
+        made.append(model)
+        return model
+
+    yield make
+    for model in made:
+        model.close()
+
+
+def test_nested_pydantic_model_round_trips(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(
+        Reply(
+            content=f" ```json\n{MATRIX_TEXT}\n```",
+            reasoning='Maybe {"title": "Matrix Reloaded"}? No, the first one.',
+        )
+    )
+    structured = kimi(model="kimi-k2.5").with_structured_output(Movie)
+    movie = structured.invoke(
+        [SystemMessage("You are a film librarian."), HumanMessage("The first Matrix film?")]
+    )
+    assert movie == Movie.model_validate(MATRIX)
+    assert movie.genre is Genre.SCIFI and movie.cast[1].role is None
+
+    body = server.requests[-1].body
+    assert body["response_format"] == {"type": "json_object"}
+    system = body["messages"][0]
+    assert system["role"] == "system"
+    assert system["content"].startswith("You are a film librarian.\n\nAnswer with a single JSON")
+    assert '"enum": ["sci-fi", "drama"]' in system["content"]
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+
+
+async def test_typeddict_round_trips_async(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(Reply(content='{"title": "Alien", "year": 1979}'))
+    model = kimi(model="kimi-k2-thinking")
+    result = await model.with_structured_output(MovieDict).ainvoke("Ridley Scott's 1979 film?")
+    assert result == {"title": "Alien", "year": 1979}
+    assert server.requests[-1].body["response_format"] == {"type": "json_object"}
+    await model.aclose()
+
+
+def test_json_schema_dict_round_trips_and_is_checked_strictly(
+    server: FakeKimiServer, kimi: Any
+) -> None:
+    good = {"title": "Heat", "year": 1995, "cast": [{"name": "Al Pacino"}]}
+    server.queue(
+        Reply(content=json.dumps(good)),
+        Reply(content='{"title": "Heat", "year": "1995", "cast": [{}], "studio": "WB"}'),
+    )
+    structured = kimi().with_structured_output(MOVIE_SCHEMA, method="json_schema")
+    assert structured.invoke("Heat?") == good
+    with pytest.raises(OutputParserException) as caught:
+        structured.invoke("Heat?")
+    message = str(caught.value)
+    assert "$.year: expected integer, got string" in message
+    assert "$.cast[0]: missing required property 'name'" in message
+    assert "unexpected property 'studio'" in message
+    # Both requests were the JSON-mode request: the service has no schema mode.
+    assert server.requests[0].body == server.requests[1].body
+
+
+def test_schema_less_json_mode_returns_any_object(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(Reply(content='\n{"cities": ["Oslo", "Bergen"], "count": 2}\n'))
+    result = kimi(model=INSTANT).with_structured_output(method="json_mode").invoke("Norway?")
+    assert result == {"cities": ["Oslo", "Bergen"], "count": 2}
+    instruction = server.requests[-1].body["messages"][0]["content"]
+    assert "single JSON object" in instruction and "schema" not in instruction
+
+
+def test_include_raw_returns_a_malformed_reply_instead_of_raising(
+    server: FakeKimiServer, kimi: Any
+) -> None:
+    server.queue(Reply(content="I'm sorry, I can only answer in prose."))
+    result = kimi().with_structured_output(Movie, include_raw=True).invoke("Matrix?")
+    assert result["parsed"] is None
+    assert isinstance(result["parsing_error"], OutputParserException)
+    assert "only answer in prose" in str(result["parsing_error"])
+    assert isinstance(result["raw"], AIMessage)
+    assert result["raw"].content == "I'm sorry, I can only answer in prose."
+    assert result["raw"].additional_kwargs["reasoning_content"]  # the simulator's reasoning
+
+
+def test_without_include_raw_a_non_json_reply_raises(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(Reply(content="The Matrix (1999) is a sci-fi film."))
+    with pytest.raises(OutputParserException, match=r"not valid JSON[\s\S]*The Matrix \(1999\)"):
+        kimi().with_structured_output(Movie).invoke("Matrix?")
+
+
+def test_a_reply_cut_by_length_says_it_was_truncated(server: FakeKimiServer, kimi: Any) -> None:
+    cut = MATRIX_TEXT[:40]
+    server.queue(
+        Reply(content=cut, finish_reason="length"), Reply(content=cut, finish_reason="length")
+    )
+    structured = kimi(max_tokens=64).with_structured_output(Movie)
+    with pytest.raises(OutputParserException) as caught:
+        structured.invoke("Matrix?")
+    assert "truncated" in str(caught.value) and "max_tokens" in str(caught.value)
+    with pytest.raises(OutputParserException, match="truncated"):
+        list(structured.stream("Matrix?"))
+
+
+def test_streaming_a_dict_schema_yields_growing_partials(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(Reply(content=MATRIX_TEXT, chunk_size=6))
+    partials = list(kimi().with_structured_output(MOVIE_SCHEMA).stream("Matrix?"))
+    assert len(partials) > 5
+    assert partials[-1] == MATRIX
+    assert any(p.get("title") and "year" not in p for p in partials)
+    assert server.requests[-1].body["stream"] is True
+
+
+async def test_async_streaming_a_dict_schema_yields_growing_partials(
+    server: FakeKimiServer, kimi: Any
+) -> None:
+    server.queue(Reply(content=f"```json\n{MATRIX_TEXT}\n```", chunk_size=5))
+    model = kimi()
+    partials = [p async for p in model.with_structured_output(MovieDict).astream("Matrix?")]
+    assert len(partials) > 5 and partials[-1] == MATRIX
+    await model.aclose()
+
+
+def test_streaming_a_pydantic_schema_yields_the_object_once(
+    server: FakeKimiServer, kimi: Any
+) -> None:
+    server.queue(Reply(content=MATRIX_TEXT, chunk_size=3))
+    assert list(kimi().with_structured_output(Movie).stream("Matrix?")) == [
+        Movie.model_validate(MATRIX)
+    ]
+
+
+@pytest.mark.parametrize("model_name", ["kimi-k2.5", "kimi-k2-thinking"])
+def test_function_calling_on_a_thinking_model_falls_back_to_json_mode(
+    server: FakeKimiServer, kimi: Any, model_name: str
+) -> None:
+    server.queue(Reply(content=MATRIX_TEXT))
+    with pytest.warns(
+        UserWarning, match=f"{model_name} is thinking.*falls back to method='json_mode'"
+    ):
+        structured = kimi(model=model_name).with_structured_output(Movie, method="function_calling")
+    assert structured.invoke("Matrix?") == Movie.model_validate(MATRIX)
+    body = server.requests[-1].body
+    assert "tool_choice" not in body and "tools" not in body
+    assert body["response_format"] == {"type": "json_object"}
+
+
+def test_function_calling_forces_the_tool_where_the_model_allows_it(
+    server: FakeKimiServer, kimi: Any
+) -> None:
+    server.queue(
+        Reply(tool_calls=[ToolCall("Movie", MATRIX)]),
+        Reply(tool_calls=[ToolCall("Movie", MATRIX)], chunk_size=7),
+        Reply(tool_calls=[ToolCall("Movie", MATRIX)]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        instant = kimi(model=INSTANT).with_structured_output(Movie, method="function_calling")
+        assert instant.invoke("Matrix?") == Movie.model_validate(MATRIX)
+        assert list(instant.stream("Matrix?")) == [Movie.model_validate(MATRIX)]
+        # kimi-k2.5 with thinking off accepts a forced tool too (the simulator
+        # would answer 400 if thinking were still on).
+        off = kimi(model="kimi-k2.5", thinking=False).with_structured_output(
+            Movie, method="function_calling"
+        )
+        assert off.invoke("Matrix?") == Movie.model_validate(MATRIX)
+    for request in server.requests:
+        assert request.body["tool_choice"] == {"type": "function", "function": {"name": "Movie"}}
+        assert [tool["function"]["name"] for tool in request.body["tools"]] == ["Movie"]
+
+
+def test_chains_batches_and_few_shot_histories(server: FakeKimiServer, kimi: Any) -> None:
+    server.queue(*[Reply(content='{"title": "Alien", "year": 1979}')] * 3)
+    prompt = ChatPromptTemplate.from_messages(
+        [
+            ("system", "You catalogue films."),
+            ("human", "Heat?"),
+            AIMessage(
+                "",
+                tool_calls=[{"name": "lookup", "args": {"q": "Heat"}, "id": "lookup:0"}],
+            ),
+            ToolMessage('{"year": 1995}', tool_call_id="lookup:0"),
+            AIMessage('{"title": "Heat", "year": 1995}'),
+            ("human", "{question}"),
+        ]
+    )
+    chain = prompt | kimi(model="kimi-k2.5").with_structured_output(MovieDict)
+    results = chain.batch([{"question": "Alien?"}, {"question": "Alien (1979)?"}])
+    assert results == [{"title": "Alien", "year": 1979}] * 2
+    assert chain.invoke({"question": "Alien!"}) == {"title": "Alien", "year": 1979}
+    for request in server.requests:
+        messages = request.body["messages"]
+        assert [m["role"] for m in messages] == [
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "user",
+        ]
+        assert messages[0]["content"].startswith("You catalogue films.\n\n")
+        # The thinking model's replay rule held for the hand-written tool call.
+        assert "reasoning_content" in messages[2]
