@@ -25,6 +25,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
 from langchain_core.utils.utils import _build_model_kwargs
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -195,7 +196,11 @@ class ChatKimi(BaseChatModel):
             #  "model_provider": "kimi", ...}
     """
 
-    model: str = Field(default="kimi-k2.5", alias="model_name")
+    # validation_alias, not alias: type checkers then read the constructor's
+    # keyword as `model`, while `model_name=` (LangChain's other spelling) works too.
+    model: str = Field(
+        default="kimi-k2.5", validation_alias=AliasChoices("model", "model_name")
+    )
     """Model name, e.g. ``kimi-k2.5``, ``kimi-k2-thinking``, ``kimi-k3``."""
     api_key: SecretStr | None = Field(default_factory=secret_from_env(TOKEN_ENV, default=None))
     """Ace Data Cloud (or Moonshot) API token; defaults to ``ACEDATACLOUD_API_TOKEN``."""
@@ -213,7 +218,9 @@ class ChatKimi(BaseChatModel):
     top_p: float | None = None
     max_tokens: int | None = None
     """Output limit. Thinking models count reasoning against it: give them 16K+."""
-    stop: list[str] | str | None = Field(default=None, alias="stop_sequences")
+    stop: list[str] | str | None = Field(
+        default=None, validation_alias=AliasChoices("stop", "stop_sequences")
+    )
     n: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
@@ -637,4 +644,6 @@ def _all_field_names(cls: type[BaseModel]) -> set[str]:
         names.add(name)
         if info.alias:
             names.add(info.alias)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in info.validation_alias.choices)
     return names
