@@ -38,12 +38,12 @@ from pydantic import v1 as pydantic_v1
 from typing_extensions import NotRequired, TypedDict
 
 from langchain_kimi import ChatKimi, _structured
+from langchain_kimi._jsonschema import check_json_schema
 from langchain_kimi._structured import (
     EXCERPT_CHARS,
     KimiJsonOutputParser,
     add_instruction,
     build_instruction,
-    check_json_schema,
     describe_schema,
     extract_json_object,
 )
