@@ -1,0 +1,506 @@
+"""The command line: ``python -m langchain_kimi`` (installed as ``kimi-chat``).
+
+One question, answered as a stream::
+
+    export ACEDATACLOUD_API_TOKEN="your-token"
+    kimi-chat "Why is the sky blue? One sentence." --show-reasoning
+
+Without a question, an interactive multi-turn chat (``/reset``, ``/exit``)::
+
+    kimi-chat --system "You are terse."
+
+``--offline`` answers from :class:`~langchain_kimi.testing.FakeKimiServer`, the
+bundled simulator, started in-process: the same code path, canned answers, no
+token and no network. It says so on stderr, and every offline answer says so too.
+
+The command is a thin user of the public API (``ChatKimi.stream``); nothing here
+is needed to use the library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import mimetypes
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from langchain_kimi._version import __version__
+
+if TYPE_CHECKING:
+    from langchain_core.messages import AIMessageChunk, BaseMessage
+    from langchain_core.messages.ai import UsageMetadata
+
+    from langchain_kimi.chat_models import ChatKimi
+    from langchain_kimi.testing import FakeKimiServer, Reply
+
+PROG = "kimi-chat"
+TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
+
+EXIT_OK = 0
+EXIT_SERVICE_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+JSON_INSTRUCTION = "Answer with a single JSON object and nothing else."
+OFFLINE_MARK = "[offline simulator, not Kimi]"
+
+_EPILOG = f"""\
+examples:
+  {PROG} "Why is the sky blue? One sentence."
+  {PROG} "Plan a 3-day trip to Kyoto" --show-reasoning --max-tokens 16384
+  {PROG} "What is in this picture?" --image photo.jpg
+  {PROG} --system "You are a terse assistant."      (interactive chat)
+  {PROG} --offline "hello"                          (no token, no network)
+
+interactive commands: /reset clears the history, /exit (or Ctrl-D) quits, /help.
+
+environment:
+  {TOKEN_ENV}   your Ace Data Cloud token (required unless --offline)
+  KIMI_BASE_URL            default for --base-url
+
+exit status:
+  0    success
+  1    the service answered with an error or could not be reached
+       (the message and the trace_id to quote to support are printed)
+  2    usage or configuration error: bad arguments, no token,
+       an unreadable image, input the model refuses before sending
+  130  interrupted (Ctrl-C)
+"""
+
+
+class UsageError(Exception):
+    """A problem with the command line or the local setup: exit status 2."""
+
+
+@dataclass
+class _Output:
+    """Where answers, reasoning and notes go (the real streams unless testing)."""
+
+    out: TextIO
+    err: TextIO
+    show_reasoning: bool = False
+    _in_reasoning: bool = field(default=False, init=False)
+
+    def reasoning(self, text: str) -> None:
+        if not self.show_reasoning:
+            return
+        if not self._in_reasoning:
+            self._in_reasoning = True
+            self.err.write("[reasoning] ")
+        self.err.write(text)
+        self.err.flush()
+
+    def answer(self, text: str) -> None:
+        self._end_reasoning()
+        self.out.write(text)
+        self.out.flush()
+
+    def _end_reasoning(self) -> None:
+        if self._in_reasoning:
+            self._in_reasoning = False
+            self.err.write("\n")
+            self.err.flush()
+
+    def end_answer(self) -> None:
+        self._end_reasoning()
+        self.out.write("\n")
+        self.out.flush()
+
+    def note(self, text: str) -> None:
+        self.err.write(text + "\n")
+        self.err.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed so ``--help`` can be tested and documented)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=(
+            "Chat with Kimi (Moonshot AI) through Ace Data Cloud. With a question: "
+            "stream one answer. Without: an interactive multi-turn chat."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "prompt", nargs="?", help="the question; '-' reads it from stdin; omit it to chat"
+    )
+    parser.add_argument("--model", default="kimi-k2.5", help="model name (default: kimi-k2.5)")
+    parser.add_argument("--system", metavar="TEXT", help="system prompt")
+    parser.add_argument(
+        "--no-thinking",
+        action="store_true",
+        help="turn thinking off (kimi-k2.5/k2.6; faster, no reasoning)",
+    )
+    parser.add_argument(
+        "--show-reasoning", action="store_true", help="stream the model's reasoning to stderr"
+    )
+    parser.add_argument(
+        "--max-tokens", type=_positive_int, metavar="N", help="output limit (reasoning counts)"
+    )
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="service base URL (default: $KIMI_BASE_URL or https://api.acedata.cloud/kimi)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="JSON mode: the answer is one JSON object"
+    )
+    parser.add_argument(
+        "--image", metavar="PATH", help="attach an image (kimi-k2.5, kimi-k2.6, kimi-k3)"
+    )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="answer from the bundled simulator (FakeKimiServer): no token, no network",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status.
+
+    Usage::
+
+        from langchain_kimi.__main__ import main
+
+        status = main(["--offline", "hello"])   # 0
+
+    ``argv`` defaults to ``sys.argv[1:]``. Exit statuses: 0 success, 1 service
+    error, 2 usage or configuration error, 130 interrupted.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on bad arguments, 0 on --help
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    output = _Output(sys.stdout, sys.stderr, show_reasoning=args.show_reasoning)
+    try:
+        return _run(args, output)
+    except UsageError as err:
+        output.note(f"{PROG}: error: {err}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        output.note("\ninterrupted")
+        return EXIT_INTERRUPTED
+
+
+def _run(args: argparse.Namespace, output: _Output) -> int:
+    # Imported here so that --help and usage errors answer at once.
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    if args.offline and args.base_url:
+        raise UsageError("--offline and --base-url cannot be combined")
+    image_block = _read_image(args.image, args.model) if args.image else None
+    prompt = args.prompt
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    if prompt is not None and not prompt.strip():
+        raise UsageError("the question is empty")
+
+    system_parts = [part for part in (args.system, JSON_INSTRUCTION if args.json else None) if part]
+    history: list[BaseMessage] = []
+    if system_parts:
+        history.append(SystemMessage("\n\n".join(system_parts)))
+
+    with _model_for(args, output) as model:
+        if prompt is not None:
+            message = HumanMessage(_user_content(prompt, image_block))
+            return _answer(model, [*history, message], output)[0]
+        return _chat(model, history, image_block, output)
+
+
+def _user_content(
+    text: str, image_block: dict[str, Any] | None
+) -> str | list[str | dict[str, Any]]:
+    if image_block is None:
+        return text
+    return [{"type": "text", "text": text}, image_block]
+
+
+@contextlib.contextmanager
+def _model_for(args: argparse.Namespace, output: _Output) -> Iterator[ChatKimi]:
+    """The configured ChatKimi, pointed at the simulator when ``--offline``."""
+    from langchain_kimi.chat_models import ChatKimi
+
+    settings: dict[str, Any] = {"model": args.model}
+    if args.no_thinking:
+        settings["thinking"] = False
+    if args.max_tokens is not None:
+        settings["max_tokens"] = args.max_tokens
+    if args.json:
+        settings["model_kwargs"] = {"response_format": {"type": "json_object"}}
+
+    server: FakeKimiServer | None = None
+    if args.offline:
+        server = _start_offline_server()
+        settings.update(base_url=server.base_url, api_key=server.api_key)
+        output.note(
+            f"offline: answering from the bundled simulator at {server.base_url} "
+            f"(canned answers, not Kimi; set {TOKEN_ENV} and drop --offline to ask Kimi)"
+        )
+    else:
+        if not os.environ.get(TOKEN_ENV, "").strip():
+            raise UsageError(
+                f"no API token: set {TOKEN_ENV} to your Ace Data Cloud token "
+                f'(export {TOKEN_ENV}="..."; get one at https://platform.acedata.cloud), '
+                "or try the command with --offline"
+            )
+        if args.base_url:
+            settings["base_url"] = args.base_url
+    try:
+        try:
+            model = ChatKimi(**settings)
+        except ValueError as err:  # pydantic's ValidationError is a ValueError
+            raise UsageError(_first_line(err)) from None
+        with model:
+            yield model
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _first_line(err: ValueError) -> str:
+    """The readable part of a configuration error (pydantic's first message)."""
+    from pydantic import ValidationError
+
+    if isinstance(err, ValidationError) and err.errors():
+        first = err.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        where = ".".join(str(part) for part in first["loc"])
+        return f"{where}: {message}" if where and where not in message else message
+    return str(err)
+
+
+def _read_image(path: str, model: str) -> dict[str, Any]:
+    """A LangChain base64 image block for ``path``, or UsageError."""
+    from langchain_kimi._payload import IMAGE_MIME_TYPES
+    from langchain_kimi._profiles import find_model_spec
+
+    spec = find_model_spec(model)
+    if spec is not None and not spec.image_inputs:
+        raise UsageError(f"{model} does not accept images; use --model kimi-k2.5")
+    mime, _ = mimetypes.guess_type(path)
+    if mime is None or mime.lower() not in IMAGE_MIME_TYPES:
+        kinds = ", ".join(sorted(IMAGE_MIME_TYPES))
+        raise UsageError(f"{path}: not a supported image type ({mime or 'unknown'}); use {kinds}")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise UsageError(f"cannot read the image {path}: {err.strerror or err}") from None
+    if not data:
+        raise UsageError(f"the image {path} is empty")
+    return {"type": "image", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
+
+
+def _answer(
+    model: ChatKimi, messages: list[BaseMessage], output: _Output
+) -> tuple[int, AIMessageChunk | None]:
+    """Stream one answer; returns (exit status, the whole answer or None on error)."""
+    from langchain_core.messages.ai import add_ai_message_chunks
+
+    from langchain_kimi.errors import KimiAPIError, KimiError
+
+    chunks: list[AIMessageChunk] = []
+    try:
+        for chunk in model.stream(messages):
+            chunks.append(chunk)
+            reasoning = chunk.additional_kwargs.get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                output.reasoning(reasoning)
+            text = chunk.text
+            if text:
+                output.answer(text)
+    except ValueError as err:  # refused before sending: bad input
+        if chunks:
+            output.end_answer()
+        output.note(f"{PROG}: error: {err}")
+        return EXIT_USAGE, None
+    except KimiError as err:
+        if chunks:
+            output.end_answer()
+        output.note(f"{PROG}: service error: {err}")
+        if isinstance(err, KimiAPIError):
+            if err.trace_id:
+                output.note(f"trace_id: {err.trace_id} (quote it to Ace Data Cloud support)")
+            if err.status_code == 401:
+                output.note(f"check {TOKEN_ENV}: the service did not accept the token")
+        return EXIT_SERVICE_ERROR, None
+    output.end_answer()
+    if not chunks:
+        return EXIT_OK, None
+    whole = add_ai_message_chunks(chunks[0], *chunks[1:]) if len(chunks) > 1 else chunks[0]
+    if whole.usage_metadata:
+        output.note(format_usage(whole.usage_metadata))
+    return EXIT_OK, whole
+
+
+def format_usage(usage: UsageMetadata) -> str:
+    """``[usage] input=12 output=80 total=92 (reasoning=50)``.
+
+    Usage::
+
+        format_usage({"input_tokens": 1, "output_tokens": 2, "total_tokens": 3})
+        # '[usage] input=1 output=2 total=3'
+    """
+    text = (
+        f"[usage] input={usage['input_tokens']} output={usage['output_tokens']} "
+        f"total={usage['total_tokens']}"
+    )
+    reasoning = (usage.get("output_token_details") or {}).get("reasoning")
+    if reasoning:
+        text += f" (reasoning={reasoning})"
+    return text
+
+
+def _chat(
+    model: ChatKimi,
+    preamble: list[BaseMessage],
+    image_block: dict[str, Any] | None,
+    output: _Output,
+) -> int:
+    """The interactive loop; returns the exit status (0 on /exit or end of input)."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    history = list(preamble)
+    output.note(f"Chatting with {model.model}. /reset clears the history, /exit quits.")
+    while True:
+        output.out.write("you> ")
+        output.out.flush()
+        line = sys.stdin.readline()
+        if not line:  # end of input (Ctrl-D)
+            output.out.write("\n")
+            output.out.flush()
+            return EXIT_OK
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return EXIT_OK
+        if text == "/reset":
+            history = list(preamble)
+            output.note("(history cleared)")
+            continue
+        if text == "/help":
+            output.note("/reset clears the history, /exit quits; anything else is sent to Kimi.")
+            continue
+        message = HumanMessage(_user_content(text, image_block))
+        image_block = None  # the image goes with the first question only
+        output.out.write("kimi> ")
+        output.out.flush()
+        status, whole = _answer(model, [*history, message], output)
+        if status != EXIT_OK or whole is None:
+            continue  # the error is printed; the failed turn stays out of the history
+        kwargs = {}
+        reasoning = whole.additional_kwargs.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            kwargs["reasoning_content"] = reasoning
+        history += [message, AIMessage(whole.text or " ", additional_kwargs=kwargs)]
+
+
+# --- offline ---------------------------------------------------------------------
+
+
+def _start_offline_server() -> FakeKimiServer:
+    from langchain_kimi.testing import FakeKimiServer
+
+    server = FakeKimiServer(api_key="offline-token")
+    server.set_responder(offline_reply)
+    return server.start()
+
+
+def offline_reply(body: dict[str, Any]) -> Reply:
+    """The simulator's canned answer in ``--offline`` mode.
+
+    It says where it comes from, quotes the question, and counts the earlier
+    turns, so a multi-turn session shows that the history is being sent.
+    Streamed in small pieces so the output looks like a real stream.
+    """
+    from langchain_kimi._profiles import model_thinks
+    from langchain_kimi.testing import Reply
+
+    messages = [m for m in body.get("messages", []) if isinstance(m, dict)]
+    questions = [_wire_text(m.get("content")) for m in messages if m.get("role") == "user"]
+    question = questions[-1] if questions else ""
+    earlier = questions[:-1]
+    images = [
+        part
+        for m in messages[-1:]
+        if isinstance(m.get("content"), list)
+        for part in m["content"]
+        if isinstance(part, dict) and part.get("type") == "image_url"
+    ]
+    format_type = (body.get("response_format") or {}).get("type")
+    if format_type == "json_object":
+        content = json.dumps(
+            {
+                "source": "offline simulator, not Kimi",
+                "question": question,
+                "earlier_turns": len(earlier),
+                "answer": "a canned answer",
+            },
+            ensure_ascii=False,
+        )
+    else:
+        pieces = [
+            f'{OFFLINE_MARK} You asked: "{_shorten(question)}".',
+            "This canned answer comes from langchain_kimi.testing.FakeKimiServer;",
+            f"set {TOKEN_ENV} and drop --offline to ask Kimi.",
+        ]
+        if images:
+            pieces.append(f"I was sent {len(images)} image(s) but cannot look at them offline.")
+        if earlier:
+            pieces.append(
+                f'Earlier turns in this chat: {len(earlier)} (the last one asked "'
+                f'{_shorten(earlier[-1])}").'
+            )
+        else:
+            pieces.append("This is the first turn of the chat.")
+        content = " ".join(pieces)
+
+    thinking = body.get("thinking")
+    thinking_on = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    if not isinstance(thinking, dict):
+        thinking_on = model_thinks(str(body.get("model", "")), None)
+    reasoning = (
+        f"The offline simulator is answering, not Kimi; the question has "
+        f"{len(question.split())} word(s) and {len(earlier)} earlier turn(s)."
+        if thinking_on
+        else ""
+    )
+    return Reply(content=content, reasoning=reasoning, chunk_size=12, chunk_delay=0.005)
+
+
+def _wire_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        )
+    return ""
+
+
+def _shorten(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
