@@ -198,16 +198,16 @@ class StreamParser:
         self._model: str | None = None
         self._system_fingerprint: str | None = None
         # Kept only to report what arrived if the stream breaks; joined once, then.
-        self._content_parts: list[str] = []
-        self._reasoning_parts: list[str] = []
+        self._content_parts = _TextParts()
+        self._reasoning_parts = _TextParts()
 
     @property
     def partial_content(self) -> str:
-        return "".join(self._content_parts)
+        return self._content_parts.join()
 
     @property
     def partial_reasoning(self) -> str:
-        return "".join(self._reasoning_parts)
+        return self._reasoning_parts.join()
 
     def interrupted(self, reason: str, *, timed_out: bool = False) -> KimiStreamInterruptedError:
         """The error for a stream cut short (or stalled), carrying what had arrived."""
@@ -263,12 +263,15 @@ class StreamParser:
             return None
         if content:
             self._content_parts.append(content)
-        additional_kwargs: dict[str, Any] = {}
+        # Only what the event carries: passing the empty defaults explicitly
+        # costs a microsecond of validation per chunk.
+        fields: dict[str, Any] = {}
         if reasoning:
             self._reasoning_parts.append(reasoning)
-            additional_kwargs["reasoning_content"] = reasoning
-        call_chunks: list[ToolCallChunk] = []
+            fields["additional_kwargs"] = {"reasoning_content": reasoning}
         if raw_calls:
+            call_chunks: list[ToolCallChunk] = []
+            fields["tool_call_chunks"] = call_chunks
             for position, raw in enumerate(raw_calls):
                 function = raw.get("function") or {}
                 arguments = function.get("arguments")
@@ -285,8 +288,7 @@ class StreamParser:
         return ChatGenerationChunk(
             message=AIMessageChunk(
                 content=content,
-                additional_kwargs=additional_kwargs,
-                tool_call_chunks=call_chunks,
+                **fields,
                 # Every chunk names its provider: LangChain picks the block
                 # translator (output_version="v1", content_blocks) per chunk.
                 response_metadata={"model_provider": PROVIDER},
@@ -314,6 +316,36 @@ class StreamParser:
             ),
             generation_info={"finish_reason": self.finish_reason},
         )
+
+
+class _TextParts:
+    """Text that arrives in small pieces, stored in little more than its own size.
+
+    A plain list of the pieces costs about 60 bytes of object overhead per
+    token-sized piece: 15x the text over a long stream (measured: 6 MB held for
+    a 100,000-chunk, 400 KB answer). Every ``_BLOCK`` pieces are joined into one
+    string instead, so each character is copied at most twice and the overhead
+    is one string per block.
+    """
+
+    __slots__ = ("_blocks", "_pieces")
+
+    def __init__(self) -> None:
+        self._blocks: list[str] = []
+        self._pieces: list[str] = []
+
+    def append(self, piece: str) -> None:
+        pieces = self._pieces
+        pieces.append(piece)
+        if len(pieces) >= _BLOCK:
+            self._blocks.append("".join(pieces))
+            pieces.clear()
+
+    def join(self) -> str:
+        return "".join(self._blocks) + "".join(self._pieces)
+
+
+_BLOCK = 256
 
 
 def _excerpt(text: str) -> str:
