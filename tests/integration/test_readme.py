@@ -1,7 +1,6 @@
 """Every ```python block of the README runs, offline, as a user would write it.
 
-Where the snippets come from: README.md when it holds ```python blocks, else
-every docs/*.md (the README's fragments before they are merged into it).
+Where the snippets come from: every ```python block of README.md.
 
 How each snippet runs:
 
@@ -35,6 +34,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import gc
 import inspect
 import json
 import re
@@ -87,11 +87,7 @@ class Snippet:
 
 
 def source_files() -> list[Path]:
-    """README.md once it has Python blocks; until then the docs fragments."""
-    readme = ROOT / "README.md"
-    if readme.exists() and "```python" in readme.read_text(encoding="utf-8"):
-        return [readme]
-    return sorted((ROOT / "docs").glob("*.md"))
+    return [ROOT / "README.md"]
 
 
 def parse_reply(spec: dict[str, Any]) -> Reply:
@@ -187,7 +183,12 @@ def run_snippet(snippet: Snippet, namespace: dict[str, Any]) -> None:
     if code.co_flags & inspect.CO_COROUTINE:
 
         async def run() -> None:
-            await eval(code, namespace)
+            try:
+                await eval(code, namespace)
+            finally:
+                # Inside the loop: async connections cannot be closed once it ends.
+                for model in live_models():
+                    await model.aclose()
 
         asyncio.run(run())
     else:
@@ -226,10 +227,14 @@ def chat_model_factory(server: FakeKimiServer) -> Callable[..., ChatKimi]:
     return make
 
 
+def live_models() -> list[ChatKimi]:
+    """Every ChatKimi alive, including those a snippet hid inside an agent or chain."""
+    return [obj for obj in gc.get_objects() if isinstance(obj, ChatKimi)]
+
+
 def close_models(namespace: dict[str, Any]) -> None:
-    for value in namespace.values():
-        if isinstance(value, ChatKimi):
-            value.close()
+    for model in live_models():
+        model.close()
 
 
 def test_readme_snippets_need_no_base_url() -> None:
