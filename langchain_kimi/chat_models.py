@@ -7,6 +7,7 @@ messages -> ``_payload`` -> ``_transport`` -> ``_sse`` -> ``_response``.
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
@@ -51,6 +52,8 @@ from langchain_kimi.errors import (
 )
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
+# Guards the lazy creation of every model's sync transport (rare, so one lock).
+_TRANSPORT_LOCK = threading.Lock()
 TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 BASE_URL_ENV = "KIMI_BASE_URL"
 
@@ -426,7 +429,12 @@ class ChatKimi(BaseChatModel):
     def _sync(self) -> SyncTransport:
         transport = self._sync_transport
         if transport is None:
-            transport = self._sync_transport = SyncTransport(self._endpoint())
+            # Threads of a batch reach here together on a model's first call:
+            # one transport (one connection pool) for all of them.
+            with _TRANSPORT_LOCK:
+                transport = self._sync_transport
+                if transport is None:
+                    transport = self._sync_transport = SyncTransport(self._endpoint())
         return transport
 
     def _async(self) -> AsyncTransport:
