@@ -127,3 +127,21 @@ def model_thinks(model: str, thinking: bool | None) -> bool:
     if spec is None:
         return bool(thinking)
     return spec.thinks(thinking)
+
+
+def drop_fixed_params(
+    params: dict[str, Any], model: str, thinking: bool | None
+) -> list[tuple[str, Any, float]]:
+    """Remove from ``params`` what ``model`` fixes; return (name, user value, fixed value).
+
+    The service refuses any other value for a fixed parameter and needs none
+    for it, so none is sent; the caller decides whom to warn.
+    """
+    spec = find_model_spec(model)
+    if spec is None:
+        return []
+    return [
+        (name, params.pop(name), fixed)
+        for name, fixed in spec.fixed_params(thinking).items()
+        if name in params
+    ]

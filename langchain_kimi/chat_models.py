@@ -39,7 +39,7 @@ from typing_extensions import Self
 
 from langchain_kimi import _structured
 from langchain_kimi._payload import build_request_body
-from langchain_kimi._profiles import find_model_spec, model_thinks
+from langchain_kimi._profiles import drop_fixed_params, find_model_spec, model_thinks
 from langchain_kimi._response import StreamParser, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
@@ -368,11 +368,8 @@ class ChatKimi(BaseChatModel):
         if isinstance(thinking, dict):  # wire form passed through model_kwargs
             thinking = thinking.get("type") != "disabled"
         thinking_active = model_thinks(model, thinking)
-        spec = find_model_spec(model)
-        if spec is not None:
-            for name, fixed in spec.fixed_params(thinking).items():
-                if name in params:
-                    self._warn_fixed(model, name, params.pop(name), fixed)
+        for name, value, fixed in drop_fixed_params(params, model, thinking):
+            self._warn_fixed(model, name, value, fixed)
         if thinking_active:
             check_tools_allowed(model, params.get("tools"), params.get("tool_choice"))
         return params, thinking_active

@@ -179,3 +179,16 @@ def test_copies_get_their_own_connections_and_pickle_works() -> None:
     assert restored.api_key is not None and restored.api_key.get_secret_value() == SECRET
     model.close()
     assert model._sync_transport is None
+
+
+def test_drop_fixed_params_is_a_profile_rule() -> None:
+    from langchain_kimi._profiles import drop_fixed_params
+
+    params: dict[str, Any] = {"model": "kimi-k2.5", "temperature": 0.2, "top_p": 0.95, "seed": 1}
+    dropped = drop_fixed_params(params, "kimi-k2.5", None)
+    assert dropped == [("temperature", 0.2, 1.0), ("top_p", 0.95, 0.95)]
+    assert params == {"model": "kimi-k2.5", "seed": 1}
+    instant: dict[str, Any] = {"temperature": 0.2}
+    assert drop_fixed_params(instant, "kimi-k2.5", False) == [("temperature", 0.2, 0.6)]
+    other: dict[str, Any] = {"temperature": 0.2}
+    assert drop_fixed_params(other, "kimi-k2-instruct-0905", None) == [] and other == {"temperature": 0.2}
