@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 import base64
 import mimetypes
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from _offline import offline_if, token_missing  # --offline plumbing: see _offline.py
 from langchain_core.messages import HumanMessage
 
 from langchain_kimi import ChatKimi, KimiError
-from langchain_kimi.testing import FakeKimiServer, Reply
+from langchain_kimi.testing import Reply
 
 # A 1x1 PNG, so that the offline run needs no file.
 TINY_PNG = base64.b64decode(
@@ -52,15 +52,6 @@ def offline_answer(body: dict[str, Any]) -> Reply:
     )
 
 
-def start_offline() -> FakeKimiServer:
-    server = FakeKimiServer(api_key="offline-example").start()
-    server.set_responder(offline_answer)
-    os.environ["ACEDATACLOUD_API_TOKEN"] = server.api_key or ""
-    os.environ["KIMI_BASE_URL"] = server.base_url
-    print(f"(offline: answers come from FakeKimiServer at {server.base_url}, not Kimi)")
-    return server
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="Ask Kimi about an image.")
     parser.add_argument("image", nargs="?", help="a local image file or an http(s) URL")
@@ -70,24 +61,20 @@ def main() -> int:
     if args.image is None and not args.offline:
         parser.error("give an image path or URL (or use --offline)")
 
-    server = start_offline() if args.offline else None
-    if not os.environ.get("ACEDATACLOUD_API_TOKEN"):
-        print("Set ACEDATACLOUD_API_TOKEN, or run with --offline.", file=sys.stderr)
-        return 2
-    message = HumanMessage(
-        content=[{"type": "text", "text": args.question}, image_block(args.image)]
-    )
-    try:
-        with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
-            for chunk in model.stream([message]):
-                print(chunk.content, end="", flush=True)
-            print()
-    except (KimiError, ValueError) as err:  # ValueError: e.g. an unsupported image type
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
+    with offline_if(args.offline, responder=offline_answer):
+        if token_missing():
+            return 2
+        message = HumanMessage(
+            content=[{"type": "text", "text": args.question}, image_block(args.image)]
+        )
+        try:
+            with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
+                for chunk in model.stream([message]):
+                    print(chunk.content, end="", flush=True)
+                print()
+        except (KimiError, ValueError) as err:  # ValueError: e.g. an unsupported image type
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

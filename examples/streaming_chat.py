@@ -13,15 +13,15 @@ Run it::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+from _offline import offline_if, token_missing  # --offline plumbing: see _offline.py
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 
 from langchain_kimi import ChatKimi, KimiError
-from langchain_kimi.testing import FakeKimiServer, Reply
+from langchain_kimi.testing import Reply
 
 DEMO = ["Hi! I'm Ann and I like climbing.", "Suggest a weekend plan for me. Remember my name?"]
 
@@ -40,15 +40,6 @@ def offline_answer(body: dict[str, Any]) -> Reply:
         content="Of course, Ann: Saturday at the crag, Sunday a slow hike and a long lunch.",
         chunk_delay=0.005,
     )
-
-
-def start_offline() -> FakeKimiServer:
-    server = FakeKimiServer(api_key="offline-example").start()
-    server.set_responder(offline_answer)
-    os.environ["ACEDATACLOUD_API_TOKEN"] = server.api_key or ""
-    os.environ["KIMI_BASE_URL"] = server.base_url
-    print(f"(offline: answers come from FakeKimiServer at {server.base_url}, not Kimi)")
-    return server
 
 
 def user_turns(scripted: list[str]) -> Iterator[str]:
@@ -98,26 +89,22 @@ def main() -> int:
     parser.add_argument("--say", action="append", default=[], help="a message (repeatable)")
     args = parser.parse_args()
 
-    server = start_offline() if args.offline else None
-    if not os.environ.get("ACEDATACLOUD_API_TOKEN"):
-        print("Set ACEDATACLOUD_API_TOKEN, or run with --offline.", file=sys.stderr)
-        return 2
-    scripted = args.say or (DEMO if args.offline else [])
-    history: list[BaseMessage] = [SystemMessage("You are a friendly, brief assistant.")]
-    try:
-        with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
-            for text in user_turns(scripted):
-                history.append(HumanMessage(text))
-                answer = stream_turn(model, history)
-                history.append(answer)  # reasoning included: Kimi gets it back
-                if answer.usage_metadata:
-                    print(f"[{answer.usage_metadata['total_tokens']} tokens]")
-    except KimiError as err:
-        print(f"Kimi error: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
+    with offline_if(args.offline, responder=offline_answer):
+        if token_missing():
+            return 2
+        scripted = args.say or (DEMO if args.offline else [])
+        history: list[BaseMessage] = [SystemMessage("You are a friendly, brief assistant.")]
+        try:
+            with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
+                for text in user_turns(scripted):
+                    history.append(HumanMessage(text))
+                    answer = stream_turn(model, history)
+                    history.append(answer)  # reasoning included: Kimi gets it back
+                    if answer.usage_metadata:
+                        print(f"[{answer.usage_metadata['total_tokens']} tokens]")
+        except KimiError as err:
+            print(f"Kimi error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

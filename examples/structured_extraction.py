@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
+from _offline import offline_if, token_missing  # --offline plumbing: see _offline.py
 from langchain_core.language_models import LanguageModelInput
 from pydantic import BaseModel, Field
 
 from langchain_kimi import ChatKimi, KimiError
-from langchain_kimi.testing import FakeKimiServer, Reply
+from langchain_kimi.testing import Reply
 
 NOTES: list[LanguageModelInput] = [
     "Met Ann Lee (ann@example.com) from Acme on Tuesday; she wants a demo in March.",
@@ -61,38 +61,25 @@ def offline_answer(body: dict[str, Any]) -> Reply:
     return Reply(content=json.dumps(lead), reasoning="Pick out the fields.")
 
 
-def start_offline() -> FakeKimiServer:
-    server = FakeKimiServer(api_key="offline-example").start()
-    server.set_responder(offline_answer)
-    os.environ["ACEDATACLOUD_API_TOKEN"] = server.api_key or ""
-    os.environ["KIMI_BASE_URL"] = server.base_url
-    print(f"(offline: answers come from FakeKimiServer at {server.base_url}, not Kimi)")
-    return server
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description="Extract contacts from notes.")
     parser.add_argument("--offline", action="store_true", help="use the bundled simulator")
     args = parser.parse_args()
 
-    server = start_offline() if args.offline else None
-    if not os.environ.get("ACEDATACLOUD_API_TOKEN"):
-        print("Set ACEDATACLOUD_API_TOKEN, or run with --offline.", file=sys.stderr)
-        return 2
-    try:
-        with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
-            extract = model.with_structured_output(Contact)
-            # batch: the notes are sent concurrently; results come back in order.
-            contacts = extract.batch(NOTES, config={"max_concurrency": 4})
-            for contact in contacts:
-                assert isinstance(contact, Contact)
-                print(contact.model_dump_json())
-    except KimiError as err:
-        print(f"Kimi error: {err}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
+    with offline_if(args.offline, responder=offline_answer):
+        if token_missing():
+            return 2
+        try:
+            with ChatKimi(model="kimi-k2.5", max_tokens=16384) as model:
+                extract = model.with_structured_output(Contact)
+                # batch: the notes are sent concurrently; results come back in order.
+                contacts = extract.batch(NOTES, config={"max_concurrency": 4})
+                for contact in contacts:
+                    assert isinstance(contact, Contact)
+                    print(contact.model_dump_json())
+        except KimiError as err:
+            print(f"Kimi error: {err}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SCRIPTS = sorted(EXAMPLES.glob("*.py"))
+# Files starting with "_" are the examples' shared helpers, not examples.
+SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 TIMEOUT = 60
 
 EXPECTED: dict[str, list[str]] = {
