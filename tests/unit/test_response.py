@@ -260,3 +260,33 @@ def test_everything_after_done_is_ignored() -> None:
     parser = StreamParser()
     assert parser.feed("[DONE]") is None
     assert parser.feed("garbage") is None
+
+
+def test_standard_blocks_keep_kimi_order_and_stable_stream_indexes() -> None:
+    from langchain_core.messages import AIMessage
+
+    from langchain_kimi._response import translate_content, translate_content_chunk
+
+    message = AIMessage(
+        content="Checking.",
+        additional_kwargs={"reasoning_content": "need weather"},
+        tool_calls=[{"name": "weather", "args": {"city": "Rome"}, "id": "functions.weather:0"}],
+        invalid_tool_calls=[{"name": "w", "args": "{x", "id": "w:1", "error": "bad", "type": "invalid_tool_call"}],
+    )
+    assert [block["type"] for block in translate_content(message)] == [
+        "reasoning",
+        "text",
+        "tool_call",
+        "invalid_tool_call",
+    ]
+    chunk = AIMessageChunk(
+        content="a",
+        additional_kwargs={"reasoning_content": "r"},
+        tool_call_chunks=[{"name": "f", "args": "{", "id": "f:0", "index": 1, "type": "tool_call_chunk"}],
+    )
+    # Reasoning, text and each call get their own merge index, stable for the stream.
+    assert [(b["type"], b.get("index")) for b in translate_content_chunk(chunk)] == [
+        ("reasoning", 0),
+        ("text", 1),
+        ("tool_call_chunk", 3),
+    ]
