@@ -20,7 +20,6 @@ from langchain_core.callbacks import (
     CallbackManagerForLLMRun,
 )
 from langchain_core.exceptions import OutputParserException
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -47,6 +46,7 @@ from langchain_kimi._structured import (
     describe_schema,
     extract_json_object,
 )
+from tests.capabilities import KimiCapabilities
 
 THINKING = "kimi-k2.5"
 INSTANT = "kimi-k2-instruct-0905"
@@ -849,25 +849,13 @@ def test_batch() -> None:
 # --- LangChain's standard unit suite, on a thinking model --------------------------------------
 
 
-class _ThinkingModelSuite(ChatModelUnitTests):
+class _ThinkingModelSuite(KimiCapabilities, ChatModelUnitTests):  # type: ignore[misc]
     """The suite's structured-output checks on kimi-k2.5 (test_standard.py runs the
     whole suite on an instant model, because its tool tests force a tool choice)."""
 
     @property
-    def chat_model_class(self) -> type[BaseChatModel]:
-        return ChatKimi
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "kimi-k2.5", "api_key": "test-token"}
-
-    @property
-    def has_structured_output(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
 
 
 @pytest.mark.parametrize("model_name", ["kimi-k2.5", "kimi-k2-thinking", "kimi-k3", INSTANT])
