@@ -15,25 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import functools
 import logging
 import random
-import ssl
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import httpx
+import httpcore
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from langchain_kimi._async_connections import LoopConnections
 from langchain_kimi.errors import (
     KimiConnectionError,
     KimiError,
+    KimiResponseError,
     KimiStreamInterruptedError,
     KimiTimeoutError,
     error_from_status,
@@ -89,6 +90,36 @@ class Endpoint:
     connect_timeout: float | None
     read_timeout: float | None
     retry: RetryPolicy
+
+    def __post_init__(self) -> None:
+        self.encoded_headers()  # a bad header fails here, before any request
+
+    def encoded_headers(self) -> list[tuple[bytes, bytes]]:
+        """The headers as bytes; a header HTTP cannot carry raises ``ValueError`` naming it.
+
+        The value is never shown: it may be the token.
+        """
+        encoded = []
+        for name, value in self.headers.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise ValueError(f"header {name!r}: names and values must be strings")
+            try:
+                raw_name, raw_value = name.encode("ascii"), value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"header {name!r} has a character HTTP headers cannot carry "
+                    "(names are ASCII, values Latin-1)"
+                ) from None
+            if (
+                not raw_name
+                or any(c in raw_name for c in b" \t\r\n:")
+                or any(c in raw_value for c in b"\r\n\0")
+            ):
+                raise ValueError(
+                    f"header {name!r} has a line break, NUL, or (in its name) a space or colon"
+                )
+            encoded.append((raw_name, raw_value))
+        return encoded
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -308,20 +339,9 @@ class SyncTransport:
             raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
 
 
-@functools.cache
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every async client of the process.
-
-    httpx builds a context per client by default, and loading the CA bundle
-    costs 30-40 ms of CPU: paid by every new model (or event loop) otherwise.
-    The context is read-only once built, so sharing it is safe.
-    """
-    return httpx.create_ssl_context()
-
-
-def _describe_httpx_error(err: Exception) -> str:
-    # httpx re-raises the OS error under an exception with an empty message
-    # (a reset shows as just "ReadError"); the first cause with text says why.
+def _describe_error(err: Exception) -> str:
+    # A reset can surface as an exception with an empty message whose cause says
+    # why ("Connection reset by peer"); the first one with text is the reason.
     cause: BaseException | None = err
     seen = 0
     while cause is not None and seen < 8:
@@ -342,115 +362,123 @@ def _describe_requests_error(err: Exception) -> str:
     return str(inner or reason)
 
 
-# --- async (httpx) ----------------------------------------------------------------
+# --- async (httpcore) --------------------------------------------------------------
 
 
 class AsyncTransport:
-    """Non-blocking HTTP over an ``httpx.AsyncClient``, created on first use.
+    """Non-blocking HTTP: httpx's engine (httpcore) over asyncio, one set of
+    connections per event loop, created on first use.
 
-    httpx pools connections per event loop; a model used from several loops
-    (``asyncio.run`` twice, test suites) gets a client for the current loop.
+    A model used from several loops (``asyncio.run`` twice, test suites) gets
+    connections for the current loop. The request is built once per call from
+    bytes prepared here; httpx's client layer (URL merging, cookies, redirects,
+    auth hooks) has nothing to do for one fixed POST, and skipping it took a
+    quarter off each call's CPU in the benchmark's fan-out.
     """
 
     def __init__(self, endpoint: Endpoint, *, pool_size: int = 256) -> None:
         self.endpoint = endpoint
         self._pool_size = pool_size
-        self._client: httpx.AsyncClient | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # Requests wait for a free connection here, not in httpcore's pool:
-        # httpcore rescans every waiting request against every connection on
-        # each pool event, so 500 concurrent calls on 256 connections took
-        # 15-30 s instead of about 2 s. Bound to the client's loop, like it.
-        self._slots: asyncio.Semaphore | None = None
+        self._connections: LoopConnections | None = None
+        self._url = httpcore.URL(endpoint.url)
+        host = self._url.host
+        port = self._url.port
+        if b":" in host:
+            host = b"[" + host + b"]"
+        self._headers = [
+            (b"Host", host if port is None else b"%s:%d" % (host, port)),
+            (b"Accept-Encoding", b"gzip, deflate"),
+            *endpoint.encoded_headers(),
+        ]
+        self._timeouts = {
+            "connect": endpoint.connect_timeout,
+            "read": endpoint.read_timeout,
+            "write": endpoint.read_timeout,
+            "pool": None,
+        }
 
-    def _get_client(self) -> httpx.AsyncClient:
+    def connections(self) -> LoopConnections:
+        """The running loop's connections (new ones for a new or closed loop)."""
         loop = asyncio.get_running_loop()
-        client = self._client
-        if client is None or client.is_closed or self._loop is not loop:
-            endpoint = self.endpoint
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(
-                    connect=endpoint.connect_timeout,
-                    read=endpoint.read_timeout,
-                    write=endpoint.read_timeout,
-                    pool=None,
-                ),
-                # Few idle connections kept: httpcore checks every idle one for each
-                # waiting request on each pool event. 64 concurrent calls on a warm
-                # pool took 1.7-2.2 s with 64 kept, 0.4 s with 16 (200 ms latency).
-                limits=httpx.Limits(
-                    max_connections=self._pool_size, max_keepalive_connections=16
-                ),
-                follow_redirects=False,
-                verify=_shared_ssl_context(),
+        connections = self._connections
+        if connections is None or connections.is_closed or connections.loop is not loop:
+            connections = self._connections = LoopConnections(
+                self.endpoint.url, max_connections=self._pool_size
             )
-            self._client = client
-            self._loop = loop
-            self._slots = asyncio.Semaphore(self._pool_size)
-        return client
-
-    def _request_slot(self) -> asyncio.Semaphore:
-        """The current loop's limit on requests in flight (one per pooled connection)."""
-        self._get_client()
-        slots = self._slots
-        assert slots is not None  # set together with the client
-        return slots
+        return connections
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        loop, self._loop = self._loop, None
-        if client is None or client.is_closed:
+        connections, self._connections = self._connections, None
+        if connections is None or connections.is_closed:
             return
-        if loop is not None and loop.is_closed():
+        if connections.loop.is_closed():
             # `asyncio.run(model.ainvoke(...))` then `asyncio.run(model.aclose())`:
-            # the connections belong to a loop that is gone and cannot be closed
-            # from this one (httpx would raise "Event loop is closed").
+            # the sockets belong to a loop that is gone and cannot be closed from
+            # this one.
             return
-        await client.aclose()
+        await connections.aclose()
 
-    async def _send(self, body: bytes) -> httpx.Response:
+    def _request(self, body: bytes) -> httpcore.Request:
+        return httpcore.Request(
+            b"POST",
+            self._url,
+            headers=[*self._headers, (b"Content-Length", b"%d" % len(body))],
+            content=body,
+            extensions={"timeout": self._timeouts},
+        )
+
+    async def _send(self, pool: httpcore.AsyncConnectionPool, body: bytes) -> httpcore.Response:
+        """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
         policy = endpoint.retry
         attempt = 0
         while True:
             retry_after: float | None = None
-            client = self._get_client()
-            request = client.build_request(
-                "POST", endpoint.url, content=body, headers=endpoint.headers
-            )
             try:
-                response = await client.send(request, stream=True)
-            except httpx.ConnectTimeout:
+                response = await pool.handle_async_request(self._request(body))
+            except httpcore.ConnectTimeout:
                 error: KimiError = _connect_timeout(endpoint)
-            except httpx.TimeoutException:
+            except httpcore.TimeoutException:
                 raise _read_timeout(endpoint) from None
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as err:
+            except (httpcore.NetworkError, httpcore.RemoteProtocolError) as err:
+                # Nothing was answered: the connection failed, or closed before
+                # a status line (a kept-alive one the server had dropped).
                 error = KimiConnectionError(
-                    f"could not reach {endpoint.url}: {_describe_httpx_error(err)}"
+                    f"could not reach {endpoint.url}: {_describe_error(err)}"
                 )
-            except httpx.HTTPError as err:
-                raise KimiConnectionError(f"request to {endpoint.url} failed: {err}") from None
+            except (
+                httpcore.ProtocolError,
+                httpcore.ProxyError,
+                httpcore.UnsupportedProtocol,
+            ) as err:
+                raise KimiConnectionError(
+                    f"request to {endpoint.url} failed: {_describe_error(err)}"
+                ) from None
             else:
-                status = response.status_code
+                status = response.status
                 if status < 300:
                     return response
+                headers = _header_dict(response.headers)
                 raw = b""
                 try:
-                    async for piece in response.aiter_bytes():
+                    async for piece in _decoded(response, headers.get("content-encoding")):
                         raw += piece
                         if len(raw) >= _MAX_ERROR_BODY:
                             break
-                except httpx.HTTPError:
+                except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError):
                     pass  # the error status is what matters; the body is a bonus
+                except KimiError:
+                    pass  # an undecodable error page: the status still says what happened
                 finally:
                     await response.aclose()
-                error, retry_after = _error_for_status(status, response.headers, raw)
+                error, retry_after = _error_for_status(status, headers, raw)
             await asyncio.sleep(_delay_before_retry(policy, attempt, error, retry_after))
             attempt += 1
 
     async def post(self, body: bytes) -> bytes:
-        async with self._request_slot():
-            response = await self._send(body)
+        """POST ``body``; return the whole (decoded) response body."""
+        async with self.connections().lease() as pool:
+            response = await self._send(pool, body)
             try:
                 parts = [piece async for piece in self._aiter(response)]
                 return b"".join(parts)
@@ -458,22 +486,64 @@ class AsyncTransport:
                 await response.aclose()
 
     async def stream(self, body: bytes) -> AsyncIterator[bytes]:
-        # The slot is held until the stream is closed: its connection is busy until then.
-        async with self._request_slot():
-            response = await self._send(body)
+        """POST ``body``; yield the response body's bytes as they arrive."""
+        # The lease is held until the stream is closed: its connection is busy until then.
+        async with self.connections().lease() as pool:
+            response = await self._send(pool, body)
             try:
                 async for piece in self._aiter(response):
                     yield piece
             finally:
                 await response.aclose()
 
-    async def _aiter(self, response: httpx.Response) -> AsyncIterator[bytes]:
+    async def _aiter(self, response: httpcore.Response) -> AsyncIterator[bytes]:
+        encoding = None
+        for name, value in response.headers:
+            if name.lower() == b"content-encoding":
+                encoding = value.decode("latin-1")
         try:
-            async for piece in response.aiter_bytes():
+            async for piece in _decoded(response, encoding):
                 yield piece
-        except httpx.TimeoutException:
+        except httpcore.TimeoutException:
             raise _stalled(self.endpoint) from None
-        except (httpx.HTTPError, OSError) as err:
+        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as err:
             raise KimiStreamInterruptedError(
-                f"the connection broke: {err or type(err).__name__}"
+                f"the connection broke: {_describe_error(err)}"
             ) from None
+
+
+def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Response headers by lower-case name (the last of repeated ones)."""
+    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
+
+
+async def _decoded(response: httpcore.Response, encoding: str | None) -> AsyncIterator[bytes]:
+    """The response body, with the ``Content-Encoding`` we asked for undone."""
+    stream = response.stream
+    assert isinstance(stream, AsyncIterable)
+    encoding = (encoding or "identity").strip().lower()
+    if encoding == "identity":
+        async for piece in stream:
+            yield piece
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise KimiResponseError(
+            f"the response is encoded with {encoding!r}, which was not asked for "
+            "(Accept-Encoding: gzip, deflate)"
+        )
+    # wbits 32+15: a zlib or a gzip header, whichever the body has.
+    decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
+    try:
+        async for piece in stream:
+            data = decompressor.decompress(piece)
+            if data:
+                yield data
+        rest = decompressor.flush()
+    except zlib.error as err:
+        raise KimiResponseError(
+            f"the {encoding} response body does not decompress: {err}"
+        ) from None
+    if rest:
+        yield rest
+    if not decompressor.eof:
+        raise KimiStreamInterruptedError(f"the {encoding} response body ended before its end")

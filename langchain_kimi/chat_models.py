@@ -201,9 +201,7 @@ class ChatKimi(BaseChatModel):
 
     # validation_alias, not alias: type checkers then read the constructor's
     # keyword as `model`, while `model_name=` (LangChain's other spelling) works too.
-    model: str = Field(
-        default="kimi-k2.5", validation_alias=AliasChoices("model", "model_name")
-    )
+    model: str = Field(default="kimi-k2.5", validation_alias=AliasChoices("model", "model_name"))
     """Model name, e.g. ``kimi-k2.5``, ``kimi-k2-thinking``, ``kimi-k3``."""
     api_key: SecretStr | None = Field(default_factory=secret_from_env(TOKEN_ENV, default=None))
     """Ace Data Cloud (or Moonshot) API token; defaults to ``ACEDATACLOUD_API_TOKEN``."""

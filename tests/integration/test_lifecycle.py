@@ -87,9 +87,9 @@ async def test_aclose_closes_the_async_client(
     await model.ainvoke("hi")
     transport = model._async_transport
     assert transport is not None
-    client = transport._get_client()
+    connections = transport.connections()
     await model.aclose()
-    assert client.is_closed
+    assert connections.is_closed
     await model.aclose()  # idempotent
     assert (await model.ainvoke("again")).content == "Echo: again"
     await model.aclose()

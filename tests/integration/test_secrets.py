@@ -212,10 +212,9 @@ def test_tls_verification_stays_on(secret_server: FakeKimiServer) -> None:
 
     async def client_verifies() -> bool:
         async with model:
-            client = model._async()._get_client()
-            # httpx keeps the SSL context on the pool; verification means CERT_REQUIRED.
-            pool = client._transport._pool  # type: ignore[attr-defined]
-            context = pool._ssl_context
+            # Every pool of the loop's connections uses this context;
+            # verification means CERT_REQUIRED and a hostname check.
+            context = model._async().connections().ssl_context
             return bool(context.check_hostname) and context.verify_mode.name == "CERT_REQUIRED"
 
     assert asyncio.run(client_verifies())
