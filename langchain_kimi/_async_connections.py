@@ -13,24 +13,24 @@ fan-out this took the client's CPU from about 170 to 110 ms.
 Calls first wait for one of ``max_connections`` slots, so no pool ever has to
 queue a request (a queued request is rescanned on every event too).
 
-Sockets come from :mod:`langchain_kimi._asyncio_network`; the proxy, if any,
-from the same environment variables ``requests`` reads for sync calls.
+Sockets come from :mod:`langchain_kimi._asyncio_network`, the CA bundle from
+:mod:`langchain_kimi._tls`, and the proxy, if any, from the same environment
+variables ``requests`` reads for sync calls.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import importlib.util
 import ssl
 import urllib.parse
 from types import TracebackType
 
 import httpcore
-import httpx
 import requests.utils
 
 from langchain_kimi._asyncio_network import AsyncioNetworkBackend
+from langchain_kimi._tls import verifying_context
 
 POOL_SIZE = 16
 # Idle connections are closed after this long, like httpx's default.
@@ -51,7 +51,7 @@ class LoopConnections:
 
     def __init__(self, url: str, *, max_connections: int) -> None:
         self.loop = asyncio.get_running_loop()
-        self.ssl_context = shared_ssl_context()
+        self.ssl_context = verifying_context()
         proxy = environment_proxy(url, self.ssl_context)
         backend = AsyncioNetworkBackend()
         count = -(-max_connections // POOL_SIZE)
@@ -108,18 +108,6 @@ class _Lease:
         connections = self._connections
         connections._busy[self._index] -= 1
         connections._slots.release()
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One verifying TLS context for every async call of the process.
-
-    Loading the CA bundle costs 30-40 ms of CPU; a context per model (or per
-    event loop) would pay it again each time. The context is read-only once
-    built, so sharing it is safe. httpx builds it: certifi's bundle, or
-    ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set.
-    """
-    return httpx.create_ssl_context()
 
 
 def environment_proxy(url: str, ssl_context: ssl.SSLContext) -> httpcore.Proxy | None:

@@ -141,9 +141,12 @@ async def _wait(
 class AsyncioStream(httpcore.AsyncNetworkStream):
     """One connection (plain or TLS) as httpcore reads and writes it."""
 
-    def __init__(self, transport: asyncio.Transport, protocol: _ConnectionProtocol) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, protocol: _ConnectionProtocol, *, tls: bool = False
+    ) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._tls = tls
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
@@ -168,7 +171,14 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 raise httpcore.WriteError("the connection is closed")
 
     async def aclose(self) -> None:
-        self._transport.close()
+        if self._tls:
+            # close() would start TLS's closing handshake and wait up to 30 s for
+            # the server's half of it, outliving an event loop that ends now (the
+            # socket then leaks). HTTP's own framing says where the answer ends,
+            # so, like httpx's default, the connection is simply dropped.
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     async def start_tls(
         self,
@@ -187,12 +197,13 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             raise httpcore.ConnectTimeout("TLS handshake timed out") from None
         except (OSError, ssl.SSLError) as err:
             self._transport.close()
-            raise httpcore.ConnectError(str(err) or type(err).__name__) from None
+            # Chained: a refused certificate is told apart from a network failure.
+            raise httpcore.ConnectError(str(err) or type(err).__name__) from err
         if transport is None:  # the connection closed during the handshake
             raise httpcore.ConnectError("the connection closed during the TLS handshake")
         assert isinstance(transport, asyncio.Transport)
         self._protocol.transport = transport
-        return AsyncioStream(transport, self._protocol)
+        return AsyncioStream(transport, self._protocol, tls=True)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":

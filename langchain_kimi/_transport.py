@@ -17,20 +17,23 @@ import asyncio
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
 import weakref
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
+import certifi
 import httpcore
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from langchain_kimi._async_connections import LoopConnections
+from langchain_kimi._tls import ca_bundle
 from langchain_kimi.errors import (
     KimiConnectionError,
     KimiError,
@@ -41,6 +44,8 @@ from langchain_kimi.errors import (
 )
 
 logger = logging.getLogger("langchain_kimi")
+
+_E = TypeVar("_E", bound=BaseException)
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # An error body is read only to explain the error; a gateway's page can be huge.
@@ -229,8 +234,8 @@ class SyncTransport:
                     )
                     session.trust_env = False
                     session.proxies = settings["proxies"]
-                    session.verify = settings["verify"]
-                    session.cert = settings["cert"]
+                    # The same CA setting as async calls (see _tls), never off.
+                    session.verify = ca_bundle() or certifi.where()
                     # A model dropped without close() must not leave its pooled
                     # sockets to the garbage collector (ResourceWarning). A
                     # finalizer, unlike __del__, runs before anything in a
@@ -267,6 +272,7 @@ class SyncTransport:
             except requests.exceptions.ReadTimeout:
                 raise _read_timeout(endpoint) from None
             except requests.exceptions.ConnectionError as err:
+                _raise_if_certificate_refused(err, endpoint)
                 error = KimiConnectionError(
                     f"could not reach {endpoint.url}: {_describe_requests_error(err)}"
                 )
@@ -337,6 +343,38 @@ class SyncTransport:
             raise _stalled(self.endpoint) from None
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
+
+
+def _raise_if_certificate_refused(err: BaseException, endpoint: Endpoint) -> None:
+    """A certificate that failed verification will fail again: raise at once, no retry."""
+    refusal = _find_cause(err, ssl.SSLCertVerificationError)
+    if refusal is None:
+        return
+    reason = refusal.verify_message or str(refusal)
+    raise KimiConnectionError(
+        f"the TLS certificate of {endpoint.url} was not accepted ({reason}); not retried. "
+        "Behind a TLS-inspecting proxy or with a private CA, name its CA bundle in "
+        "REQUESTS_CA_BUNDLE or SSL_CERT_FILE"
+    ) from None
+
+
+def _find_cause(err: BaseException, kind: type[_E]) -> _E | None:
+    """``err`` or the first exception of type ``kind`` it wraps (as cause, context or arg)."""
+    pending: list[BaseException] = [err]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        pending.extend(
+            e
+            for e in (current.__cause__, current.__context__, *current.args)
+            if isinstance(e, BaseException)
+        )
+    return None
 
 
 def _describe_error(err: Exception) -> str:
@@ -443,6 +481,7 @@ class AsyncTransport:
             except (httpcore.NetworkError, httpcore.RemoteProtocolError) as err:
                 # Nothing was answered: the connection failed, or closed before
                 # a status line (a kept-alive one the server had dropped).
+                _raise_if_certificate_refused(err, endpoint)
                 error = KimiConnectionError(
                     f"could not reach {endpoint.url}: {_describe_error(err)}"
                 )

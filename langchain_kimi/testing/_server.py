@@ -37,6 +37,7 @@ import gzip
 import json
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -114,6 +115,9 @@ class FakeKimiServer:
         enforce_rules: check requests against the service's rules; ``False``
             answers anything (auth is still checked when ``api_key`` is set).
         path_prefix: the base URL's path (``"/v1"`` to look like Moonshot).
+        tls: a server-side ``ssl.SSLContext`` to serve HTTPS instead of HTTP
+            (``base_url`` then starts with ``https://``); the client must trust
+            its certificate, for example through ``SSL_CERT_FILE``.
 
     Usage::
 
@@ -134,8 +138,10 @@ class FakeKimiServer:
         latency: float = 0.0,
         enforce_rules: bool = True,
         path_prefix: str = "/kimi",
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
+        self.tls = tls
         self.latency = latency
         self.enforce_rules = enforce_rules
         self._requested_port = port
@@ -226,7 +232,8 @@ class FakeKimiServer:
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/kimi``: POST to ``f"{base_url}/chat/completions"``."""
-        return f"http://127.0.0.1:{self.port}{self._prefix}"
+        scheme = "http" if self.tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}{self._prefix}"
 
     # -- scripting -----------------------------------------------------------
 
@@ -422,6 +429,11 @@ class _Handler(BaseHTTPRequestHandler):
         return "FakeKimi/1.0"
 
     def setup(self) -> None:
+        tls = self.server.simulator.tls
+        if tls is not None:
+            # The handshake runs here, in the connection's own thread: a client
+            # that never completes it holds up no one else.
+            self.request = tls.wrap_socket(self.request, server_side=True)
         super().setup()
         # Events are small writes: with Nagle's algorithm and delayed ACKs a
         # write can wait 40 ms for the previous one to be acknowledged.
@@ -433,6 +445,10 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.simulator._connection_closed(self.connection)
+            if self.server.simulator.tls is not None:
+                # socketserver closes the socket it accepted, which wrapping
+                # emptied: the TLS socket holding the connection is ours to close.
+                self.connection.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         # Silence per-request access logs: they would flood test output.

@@ -64,7 +64,10 @@ def test_invoke_keeps_reasoning_usage_and_metadata(server: FakeKimiServer) -> No
     (request,) = server.requests
     assert request.path == "/kimi/chat/completions"
     assert request.headers["authorization"] == f"Bearer {TOKEN}"
-    assert request.body == {"model": "kimi-k2.5", "messages": [{"role": "user", "content": "Why is the sky blue?"}]}
+    assert request.body == {
+        "model": "kimi-k2.5",
+        "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+    }
 
 
 def test_stream_delivers_pieces_then_usage_on_the_last_chunk(server: FakeKimiServer) -> None:
@@ -84,7 +87,17 @@ def test_stream_delivers_pieces_then_usage_on_the_last_chunk(server: FakeKimiSer
 @pytest.mark.parametrize("usage_style", ["ace", "moonshot", "inline"])
 def test_stream_usage_in_every_place_it_is_sent(server: FakeKimiServer, usage_style: str) -> None:
     usage = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18, "cached_tokens": 5}
-    server.queue(Reply(content="ok then", usage=usage, usage_style=usage_style, repeat_finish=True, repeat_role=True, spaced_json=True, comments=True))  # type: ignore[arg-type]
+    server.queue(
+        Reply(
+            content="ok then",
+            usage=usage,
+            usage_style=usage_style,
+            repeat_finish=True,
+            repeat_role=True,
+            spaced_json=True,
+            comments=True,
+        )
+    )  # type: ignore[arg-type]
     message = join(list(make(server).stream("hi")))
     assert message.usage_metadata == {
         "input_tokens": 11,
@@ -110,7 +123,9 @@ def test_streaming_field_streams_under_invoke_and_feeds_callbacks(server: FakeKi
             tokens.append(token)
 
     server.queue(Reply(content="abcdefghij", reasoning="", chunk_size=2))
-    message = make(server, streaming=True, model="kimi-k2-instruct-0905").invoke("x", config={"callbacks": [Collect()]})
+    message = make(server, streaming=True, model="kimi-k2-instruct-0905").invoke(
+        "x", config={"callbacks": [Collect()]}
+    )
     assert message.content == "abcdefghij"
     assert server.requests[0].body["stream"] is True
     assert "".join(tokens) == "abcdefghij" and len([t for t in tokens if t]) == 5
@@ -170,7 +185,12 @@ def test_the_simulator_would_refuse_the_fixed_temperature(server: FakeKimiServer
     body["temperature"] = 0.7
     import requests
 
-    answer = requests.post(f"{server.base_url}/chat/completions", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    answer = requests.post(
+        f"{server.base_url}/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=5,
+    )
     assert answer.status_code == 400 and "temperature" in answer.text
 
 
@@ -187,9 +207,23 @@ def test_thinking_switch_and_reasoning_effort_reach_the_body(server: FakeKimiSer
 @pytest.mark.parametrize(
     ("reply", "error_type", "code"),
     [
-        (Reply.error(400, "bad_request", "The request is malformed.", trace_id=TRACE), KimiBadRequestError, "bad_request"),
-        (Reply.error(401, "invalid_token", "The specified token is invalid or wrong.", trace_id=TRACE), KimiAuthenticationError, "invalid_token"),
-        (Reply.error(403, "used_up", "Your balance is used up.", trace_id=TRACE), KimiPermissionError, "used_up"),
+        (
+            Reply.error(400, "bad_request", "The request is malformed.", trace_id=TRACE),
+            KimiBadRequestError,
+            "bad_request",
+        ),
+        (
+            Reply.error(
+                401, "invalid_token", "The specified token is invalid or wrong.", trace_id=TRACE
+            ),
+            KimiAuthenticationError,
+            "invalid_token",
+        ),
+        (
+            Reply.error(403, "used_up", "Your balance is used up.", trace_id=TRACE),
+            KimiPermissionError,
+            "used_up",
+        ),
     ],
 )
 @pytest.mark.parametrize("call", ["invoke", "stream"])
@@ -219,7 +253,14 @@ def test_wrong_token_gets_the_services_401(server: FakeKimiServer) -> None:
 
 
 def test_rate_limit_honours_retry_after_then_succeeds(server: FakeKimiServer) -> None:
-    server.queue(Reply.error(429, "too_many_requests", "You have exceeded the rate limit.", headers={"Retry-After": "1"}))
+    server.queue(
+        Reply.error(
+            429,
+            "too_many_requests",
+            "You have exceeded the rate limit.",
+            headers={"Retry-After": "1"},
+        )
+    )
     started = time.monotonic()
     message = make(server, max_retries=2).invoke("x")
     assert time.monotonic() - started >= 0.95
@@ -228,7 +269,13 @@ def test_rate_limit_honours_retry_after_then_succeeds(server: FakeKimiServer) ->
 
 
 async def test_rate_limit_raised_when_retries_run_out(server: FakeKimiServer) -> None:
-    limited = Reply.error(429, "too_many_requests", "You have exceeded the rate limit.", trace_id=TRACE, headers={"Retry-After": "0.05"})
+    limited = Reply.error(
+        429,
+        "too_many_requests",
+        "You have exceeded the rate limit.",
+        trace_id=TRACE,
+        headers={"Retry-After": "0.05"},
+    )
     server.queue(limited, limited, limited)
     async with make(server, max_retries=2) as model:
         with pytest.raises(KimiRateLimitError) as info:
@@ -247,7 +294,9 @@ def test_500_is_retried_then_raised(server: FakeKimiServer, fast_backoff: None) 
     assert server.request_count == 2
 
 
-def test_502_html_page_is_a_readable_server_error(server: FakeKimiServer, fast_backoff: None) -> None:
+def test_502_html_page_is_a_readable_server_error(
+    server: FakeKimiServer, fast_backoff: None
+) -> None:
     server.queue(Reply.html(502), Reply.html(502))
     with pytest.raises(KimiServerError) as info:
         list(make(server, max_retries=1).stream("x"))
@@ -274,4 +323,3 @@ def test_read_timeout_raises_timeout_error(server: FakeKimiServer, call: str) ->
             list(model.stream("x"))
     assert time.monotonic() - started < 2.5
     assert server.request_count == 1  # a read timeout may have been served: not retried
-

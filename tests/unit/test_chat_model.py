@@ -16,13 +16,18 @@ from langchain_kimi import ChatKimi
 SECRET = "sk-very-secret-token"
 
 
-def body(model: ChatKimi, *, stream: bool = False, stop: list[str] | None = None, **kwargs: Any) -> dict[str, Any]:
+def body(
+    model: ChatKimi, *, stream: bool = False, stop: list[str] | None = None, **kwargs: Any
+) -> dict[str, Any]:
     raw = model._encode([HumanMessage("hi")], stop, stream, kwargs)
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
 def test_unset_parameters_are_never_sent() -> None:
-    assert body(ChatKimi(api_key=SECRET)) == {"model": "kimi-k2.5", "messages": [{"role": "user", "content": "hi"}]}
+    assert body(ChatKimi(api_key=SECRET)) == {
+        "model": "kimi-k2.5",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
 
 def test_seed_example_drops_the_fixed_temperature_with_one_warning() -> None:
@@ -191,4 +196,6 @@ def test_drop_fixed_params_is_a_profile_rule() -> None:
     instant: dict[str, Any] = {"temperature": 0.2}
     assert drop_fixed_params(instant, "kimi-k2.5", False) == [("temperature", 0.2, 0.6)]
     other: dict[str, Any] = {"temperature": 0.2}
-    assert drop_fixed_params(other, "kimi-k2-instruct-0905", None) == [] and other == {"temperature": 0.2}
+    assert drop_fixed_params(other, "kimi-k2-instruct-0905", None) == [] and other == {
+        "temperature": 0.2
+    }

@@ -27,14 +27,40 @@ def body(label: str) -> str:
 @pytest.mark.parametrize(
     ("label", "status", "cls", "code", "trace_id"),
     [
-        ("400 token_mismatched", 400, KimiBadRequestError, "token_mismatched", "2efa9340-b21b-4e26-9e14-4aac95f343ab"),
-        ("401 invalid_token", 401, KimiAuthenticationError, "invalid_token", "2efa9340-b21b-4e26-9e14-4aac95f343ab"),
-        ("429 too_many_requests", 429, KimiRateLimitError, "too_many_requests", "2efa9340-b21b-4e26-9e14-4aac95f343ab"),
-        ("500 api_error", 500, KimiServerError, "api_error", "2cf86e86-22a4-46e1-ac2f-032c0f2a4e89"),
+        (
+            "400 token_mismatched",
+            400,
+            KimiBadRequestError,
+            "token_mismatched",
+            "2efa9340-b21b-4e26-9e14-4aac95f343ab",
+        ),
+        (
+            "401 invalid_token",
+            401,
+            KimiAuthenticationError,
+            "invalid_token",
+            "2efa9340-b21b-4e26-9e14-4aac95f343ab",
+        ),
+        (
+            "429 too_many_requests",
+            429,
+            KimiRateLimitError,
+            "too_many_requests",
+            "2efa9340-b21b-4e26-9e14-4aac95f343ab",
+        ),
+        (
+            "500 api_error",
+            500,
+            KimiServerError,
+            "api_error",
+            "2cf86e86-22a4-46e1-ac2f-032c0f2a4e89",
+        ),
         ("400 moonshot reasoning missing", 400, KimiBadRequestError, "invalid_request_error", None),
     ],
 )
-def test_documented_bodies(label: str, status: int, cls: type, code: str, trace_id: str | None) -> None:
+def test_documented_bodies(
+    label: str, status: int, cls: type, code: str, trace_id: str | None
+) -> None:
     err = error_from_status(status, body(label))
     assert type(err) is cls
     assert err.status_code == status

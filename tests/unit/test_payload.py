@@ -40,8 +40,14 @@ def test_roles_and_names() -> None:
 
 
 def test_body_puts_thinking_in_wire_form() -> None:
-    body = build_request_body([HumanMessage("hi")], {"model": "kimi-k2.5", "thinking": False}, thinking_active=False)
-    assert body == {"model": "kimi-k2.5", "thinking": {"type": "disabled"}, "messages": [{"role": "user", "content": "hi"}]}
+    body = build_request_body(
+        [HumanMessage("hi")], {"model": "kimi-k2.5", "thinking": False}, thinking_active=False
+    )
+    assert body == {
+        "model": "kimi-k2.5",
+        "thinking": {"type": "disabled"},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
 
 
 def test_image_blocks_in_every_form() -> None:
@@ -71,7 +77,9 @@ def test_image_blocks_in_every_form() -> None:
 
 
 def test_single_text_part_is_sent_as_a_string() -> None:
-    assert wire(HumanMessage(content=[{"type": "text", "text": "hi"}])) == [{"role": "user", "content": "hi"}]
+    assert wire(HumanMessage(content=[{"type": "text", "text": "hi"}])) == [
+        {"role": "user", "content": "hi"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -80,16 +88,41 @@ def test_single_text_part_is_sent_as_a_string() -> None:
         ([], "must not be empty"),
         ([HumanMessage("")], r"messages\[0\]: user message content is empty"),
         ([SystemMessage("ok"), HumanMessage("  ")], r"messages\[1\]"),
-        ([HumanMessage("a"), ChatMessage(role="wizard", content="x")], r"messages\[1\]: unknown role 'wizard'"),
-        ([HumanMessage(content=[{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])], r"content\[0\]: audio"),
-        ([HumanMessage(content=[{"type": "image", "base64": "not base64!!", "mime_type": "image/png"}])], "invalid base64"),
-        ([HumanMessage(content=[{"type": "image", "base64": PNG, "mime_type": "image/tiff"}])], "unsupported image mime type 'image/tiff'"),
+        (
+            [HumanMessage("a"), ChatMessage(role="wizard", content="x")],
+            r"messages\[1\]: unknown role 'wizard'",
+        ),
+        (
+            [HumanMessage(content=[{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])],
+            r"content\[0\]: audio",
+        ),
+        (
+            [
+                HumanMessage(
+                    content=[{"type": "image", "base64": "not base64!!", "mime_type": "image/png"}]
+                )
+            ],
+            "invalid base64",
+        ),
+        (
+            [HumanMessage(content=[{"type": "image", "base64": PNG, "mime_type": "image/tiff"}])],
+            "unsupported image mime type 'image/tiff'",
+        ),
         ([HumanMessage(content=[{"type": "image", "base64": PNG}])], "needs a mime_type"),
-        ([HumanMessage(content=[{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}])], "http"),
+        (
+            [HumanMessage(content=[{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}])],
+            "http",
+        ),
         ([FunctionMessage(name="f", content="x")], "unsupported message type FunctionMessage"),
         ([HumanMessage("a"), AIMessage("")], r"messages\[1\]: assistant message has no content"),
-        ([AIMessage("", tool_calls=[{"name": "f", "args": {"x": object()}, "id": "f:0"}])], "not JSON-serializable"),
-        ([AIMessage("p", additional_kwargs={"partial": True}), HumanMessage("x")], "only the last message can be partial"),
+        (
+            [AIMessage("", tool_calls=[{"name": "f", "args": {"x": object()}, "id": "f:0"}])],
+            "not JSON-serializable",
+        ),
+        (
+            [AIMessage("p", additional_kwargs={"partial": True}), HumanMessage("x")],
+            "only the last message can be partial",
+        ),
     ],
 )
 def test_bad_input_names_the_part(messages: list[Any], match: str) -> None:
@@ -103,7 +136,9 @@ def test_tool_turn_replays_reasoning_like_the_recorded_second_turn() -> None:
     ai = AIMessage(
         content="",
         additional_kwargs={"reasoning_content": recorded[2]["reasoning_content"]},
-        tool_calls=[{"name": "weather", "args": {"location": "Florence"}, "id": "functions.weather:0"}],
+        tool_calls=[
+            {"name": "weather", "args": {"location": "Florence"}, "id": "functions.weather:0"}
+        ],
     )
     sent = wire(
         SystemMessage(recorded[0]["content"]),
@@ -149,21 +184,36 @@ def test_reasoning_is_replayed_on_plain_answers_too() -> None:
 
 def test_tool_message_list_content_and_error_status() -> None:
     message = ToolMessage(
-        content=[{"type": "text", "text": "line 1"}, "line 2"], tool_call_id="f:0", status="error", name="f"
+        content=[{"type": "text", "text": "line 1"}, "line 2"],
+        tool_call_id="f:0",
+        status="error",
+        name="f",
     )
-    assert wire(message)[0] == {"role": "tool", "tool_call_id": "f:0", "content": "Error: line 1\nline 2", "name": "f"}
+    assert wire(message)[0] == {
+        "role": "tool",
+        "tool_call_id": "f:0",
+        "content": "Error: line 1\nline 2",
+        "name": "f",
+    }
 
 
 def test_invalid_tool_calls_go_back_as_valid_json() -> None:
     ai = AIMessage(
         content="",
-        invalid_tool_calls=[{"name": "f", "args": "{oops", "id": "f:0", "error": "bad", "type": "invalid_tool_call"}],
+        invalid_tool_calls=[
+            {"name": "f", "args": "{oops", "id": "f:0", "error": "bad", "type": "invalid_tool_call"}
+        ],
     )
     (sent,) = wire(ai)
-    assert sent["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"invalid_arguments": "{oops"}'}
+    assert sent["tool_calls"][0]["function"] == {
+        "name": "f",
+        "arguments": '{"invalid_arguments": "{oops"}',
+    }
     assert sent["reasoning_content"] == REASONING_PLACEHOLDER
 
 
 def test_partial_mode_on_the_last_message() -> None:
-    sent = wire(HumanMessage("write a poem"), AIMessage("Roses are", additional_kwargs={"partial": True}))
+    sent = wire(
+        HumanMessage("write a poem"), AIMessage("Roses are", additional_kwargs={"partial": True})
+    )
     assert sent[1] == {"role": "assistant", "content": "Roses are", "partial": True}

@@ -52,7 +52,9 @@ def test_k3_completion_usage() -> None:
 
 
 def test_usage_details_in_either_place() -> None:
-    assert parse_usage({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cached_tokens": 4}) == {
+    assert parse_usage(
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cached_tokens": 4}
+    ) == {
         "input_tokens": 10,
         "output_tokens": 5,
         "total_tokens": 15,
@@ -77,7 +79,12 @@ def test_recorded_tool_completion() -> None:
     first = interactions("groq-kimi-k2__tool.yaml")[0]
     message = parse_completion(json.loads(first["response"])).generations[0].message
     assert message.tool_calls == [
-        {"name": "weather", "args": {"location": "Florence,Italy"}, "id": "functions.weather:0", "type": "tool_call"}
+        {
+            "name": "weather",
+            "args": {"location": "Florence,Italy"},
+            "id": "functions.weather:0",
+            "type": "tool_call",
+        }
     ]
     assert message.response_metadata["finish_reason"] == "tool_calls"
 
@@ -94,9 +101,21 @@ def test_unparsable_tool_arguments_become_invalid_tool_calls() -> None:
                     "role": "assistant",
                     "content": None,
                     "tool_calls": [
-                        {"id": "f:0", "type": "function", "function": {"name": "f", "arguments": "{oops"}},
-                        {"id": "g:1", "type": "function", "function": {"name": "g", "arguments": "[1]"}},
-                        {"id": "h:2", "type": "function", "function": {"name": "h", "arguments": ""}},
+                        {
+                            "id": "f:0",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{oops"},
+                        },
+                        {
+                            "id": "g:1",
+                            "type": "function",
+                            "function": {"name": "g", "arguments": "[1]"},
+                        },
+                        {
+                            "id": "h:2",
+                            "type": "function",
+                            "function": {"name": "h", "arguments": ""},
+                        },
                     ],
                 },
             }
@@ -106,7 +125,10 @@ def test_unparsable_tool_arguments_become_invalid_tool_calls() -> None:
     assert message.content == ""
     assert [c["name"] for c in message.tool_calls] == ["h"]
     assert message.tool_calls[0]["args"] == {}
-    assert [(c["name"], c["args"]) for c in message.invalid_tool_calls] == [("f", "{oops"), ("g", "[1]")]
+    assert [(c["name"], c["args"]) for c in message.invalid_tool_calls] == [
+        ("f", "{oops"),
+        ("g", "[1]"),
+    ]
     assert all(c["error"] for c in message.invalid_tool_calls)
 
 
@@ -127,7 +149,11 @@ def test_k3_stream_docs() -> None:
     message = aggregate(docs_text("ace_stream_k3.sse"))
     assert message.content == "Hello"
     assert message.additional_kwargs["reasoning_content"] == "The"
-    assert message.usage_metadata == {"input_tokens": 172, "output_tokens": 168, "total_tokens": 340}
+    assert message.usage_metadata == {
+        "input_tokens": 172,
+        "output_tokens": 168,
+        "total_tokens": 340,
+    }
     assert message.response_metadata["finish_reason"] == "stop"
     assert message.response_metadata["model_name"] == "kimi-k3"
     assert message.chunk_position == "last"
@@ -137,7 +163,9 @@ def test_simple_thinking_stream() -> None:
     (item,) = interactions("avian-kimi__simple_streaming.yaml")
     message = aggregate(item["response"])
     assert message.content == ' Oi! \n\n(Or "Olá!" which is slightly more formal)'
-    assert message.additional_kwargs["reasoning_content"].startswith('The user wants me to say "hi" in Portuguese')
+    assert message.additional_kwargs["reasoning_content"].startswith(
+        'The user wants me to say "hi" in Portuguese'
+    )
     assert message.usage_metadata == {
         "input_tokens": 21,
         "output_tokens": 242,
@@ -152,14 +180,21 @@ def test_thinking_tool_stream_and_second_turn() -> None:
     first, second = interactions("avian-kimi__thinking-streaming.yaml")
     turn = aggregate(first["response"])
     assert turn.tool_calls == [
-        {"name": "weather", "args": {"location": "Florence"}, "id": "functions.weather:0", "type": "tool_call"}
+        {
+            "name": "weather",
+            "args": {"location": "Florence"},
+            "id": "functions.weather:0",
+            "type": "tool_call",
+        }
     ]
     # The reasoning the service later wants back is exactly what the stream carried.
     replayed = second["request"]["messages"][2]
     assert turn.additional_kwargs["reasoning_content"] == replayed["reasoning_content"]
     assert turn.response_metadata["finish_reason"] == "tool_calls"
     answer = aggregate(second["response"])
-    assert answer.content.startswith(" The weather in Florence, Italy is currently **40°C (104°F)**")
+    assert answer.content.startswith(
+        " The weather in Florence, Italy is currently **40°C (104°F)**"
+    )
     assert answer.usage_metadata is not None and answer.usage_metadata["total_tokens"] == 223
 
 
@@ -219,7 +254,9 @@ def test_whole_tool_call_in_one_delta() -> None:
         'data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}\n\n'
         "data: [DONE]\n\n"
     )
-    assert aggregate(raw).tool_calls == [{"name": "f", "args": {"x": 1}, "id": "f:0", "type": "tool_call"}]
+    assert aggregate(raw).tool_calls == [
+        {"name": "f", "args": {"x": 1}, "id": "f:0", "type": "tool_call"}
+    ]
 
 
 def test_error_event_after_200_raises() -> None:
@@ -271,7 +308,9 @@ def test_standard_blocks_keep_kimi_order_and_stable_stream_indexes() -> None:
         content="Checking.",
         additional_kwargs={"reasoning_content": "need weather"},
         tool_calls=[{"name": "weather", "args": {"city": "Rome"}, "id": "functions.weather:0"}],
-        invalid_tool_calls=[{"name": "w", "args": "{x", "id": "w:1", "error": "bad", "type": "invalid_tool_call"}],
+        invalid_tool_calls=[
+            {"name": "w", "args": "{x", "id": "w:1", "error": "bad", "type": "invalid_tool_call"}
+        ],
     )
     assert [block["type"] for block in translate_content(message)] == [
         "reasoning",
@@ -282,7 +321,9 @@ def test_standard_blocks_keep_kimi_order_and_stable_stream_indexes() -> None:
     chunk = AIMessageChunk(
         content="a",
         additional_kwargs={"reasoning_content": "r"},
-        tool_call_chunks=[{"name": "f", "args": "{", "id": "f:0", "index": 1, "type": "tool_call_chunk"}],
+        tool_call_chunks=[
+            {"name": "f", "args": "{", "id": "f:0", "index": 1, "type": "tool_call_chunk"}
+        ],
     )
     # Reasoning, text and each call get their own merge index, stable for the stream.
     assert [(b["type"], b.get("index")) for b in translate_content_chunk(chunk)] == [

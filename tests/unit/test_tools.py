@@ -69,10 +69,18 @@ THINKING = ChatKimi(model="kimi-k2.5", api_key="t")
         get_weather,
         plain_weather,
         PydanticWeather,
-        {"name": "get_weather", "description": "Get the weather for a city.", "parameters": WEATHER_PARAMS},
+        {
+            "name": "get_weather",
+            "description": "Get the weather for a city.",
+            "parameters": WEATHER_PARAMS,
+        },
         {
             "type": "function",
-            "function": {"name": "get_weather", "description": "Get the weather for a city.", "parameters": WEATHER_PARAMS},
+            "function": {
+                "name": "get_weather",
+                "description": "Get the weather for a city.",
+                "parameters": WEATHER_PARAMS,
+            },
         },
     ],
     ids=["tool", "function", "pydantic", "function-dict", "openai-tool-dict"],
@@ -113,11 +121,16 @@ def test_strict_and_parallel_flags() -> None:
         ("required", "required"),
         ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
         (True, {"type": "function", "function": {"name": "get_weather"}}),
-        ({"type": "function", "function": {"name": "get_weather"}}, {"type": "function", "function": {"name": "get_weather"}}),
+        (
+            {"type": "function", "function": {"name": "get_weather"}},
+            {"type": "function", "function": {"name": "get_weather"}},
+        ),
     ],
 )
 def test_tool_choice_forms(choice: Any, expected: Any) -> None:
-    assert sent_body(INSTANT.bind_tools([get_weather], tool_choice=choice))["tool_choice"] == expected
+    assert (
+        sent_body(INSTANT.bind_tools([get_weather], tool_choice=choice))["tool_choice"] == expected
+    )
 
 
 def test_tool_choice_none_given_sends_nothing() -> None:
@@ -133,25 +146,37 @@ def test_tool_choice_errors() -> None:
 
 @pytest.mark.parametrize("choice", ["any", "required", "get_weather", True])
 def test_thinking_model_refuses_forced_choice_at_bind_time(choice: Any) -> None:
-    with pytest.raises(ValueError, match=r"kimi-k2\.5.*thinking=False|thinking=False.*kimi-k2\.5") as info:
+    with pytest.raises(
+        ValueError, match=r"kimi-k2\.5.*thinking=False|thinking=False.*kimi-k2\.5"
+    ) as info:
         THINKING.bind_tools([get_weather], tool_choice=choice)
     assert "'auto'" in str(info.value)
 
 
 def test_thinking_model_allows_auto_and_none_and_thinking_false_allows_forcing() -> None:
-    assert sent_body(THINKING.bind_tools([get_weather], tool_choice="auto"))["tool_choice"] == "auto"
-    assert sent_body(THINKING.bind_tools([get_weather], tool_choice="none"))["tool_choice"] == "none"
-    forced = ChatKimi(model="kimi-k2.5", thinking=False, api_key="t").bind_tools([get_weather], tool_choice="any")
+    assert (
+        sent_body(THINKING.bind_tools([get_weather], tool_choice="auto"))["tool_choice"] == "auto"
+    )
+    assert (
+        sent_body(THINKING.bind_tools([get_weather], tool_choice="none"))["tool_choice"] == "none"
+    )
+    forced = ChatKimi(model="kimi-k2.5", thinking=False, api_key="t").bind_tools(
+        [get_weather], tool_choice="any"
+    )
     assert sent_body(forced)["tool_choice"] == "required"
 
 
 def test_forced_choice_passed_at_call_time_is_refused_before_sending() -> None:
     bound = THINKING.bind_tools([get_weather])
     with pytest.raises(ValueError, match="forced tool_choice"):
-        THINKING._encode([HumanMessage("x")], None, False, {**bound.kwargs, "tool_choice": "required"})  # type: ignore[attr-defined]
+        THINKING._encode(
+            [HumanMessage("x")], None, False, {**bound.kwargs, "tool_choice": "required"}
+        )  # type: ignore[attr-defined]
 
 
 def test_web_search_refused_while_thinking() -> None:
     with pytest.raises(ValueError, match=r"\$web_search.*thinking=False"):
         ChatKimi(model="kimi-k2-thinking", api_key="t").bind_tools([WEB_SEARCH_TOOL])
-    assert sent_body(ChatKimi(model="kimi-k2.5", thinking=False, api_key="t").bind_tools([WEB_SEARCH_TOOL]))["tools"]
+    assert sent_body(
+        ChatKimi(model="kimi-k2.5", thinking=False, api_key="t").bind_tools([WEB_SEARCH_TOOL])
+    )["tools"]
