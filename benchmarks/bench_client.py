@@ -381,8 +381,9 @@ core = time.perf_counter()
 import langchain_kimi
 done = time.perf_counter()
 eager = [m for m in ("http.server", "langchain_kimi.testing") if m in sys.modules]
+loaded = [m for m in ("httpx", "httpcore", "anyio") if m in sys.modules]
 print(json.dumps({"core": core - start, "kimi": done - core, "eager": eager,
-                  "httpx": "httpx" in sys.modules}))
+                  "loaded": loaded}))
 """
 
 
@@ -394,7 +395,7 @@ def measure_import(runs: int) -> dict[str, Any]:
     """
     core, kimi = [], []
     eager: list[str] = []
-    httpx_loaded = False
+    loaded: list[str] = []
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -412,12 +413,12 @@ def measure_import(runs: int) -> dict[str, Any]:
             sample = json.loads(out.stdout)
             core.append(sample["core"] * 1e3)
             kimi.append(sample["kimi"] * 1e3)
-            eager, httpx_loaded = sample["eager"], sample["httpx"]
+            eager, loaded = sample["eager"], sample["loaded"]
     return {
         "core_ms": statistics.median(core),
         "kimi_ms": statistics.median(kimi),
         "eager": eager,
-        "httpx": httpx_loaded,
+        "loaded": loaded,
     }
 
 
@@ -733,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"import: langchain-core BaseChatModel {imports['core_ms']:.0f} ms, then "
         f"langchain_kimi {imports['kimi_ms']:.1f} ms (median of {settings.import_runs}); "
-        f"httpx {'imported' if imports['httpx'] else 'not imported until first async call'}"
+        f"HTTP modules loaded by then: {', '.join(imports['loaded']) or 'none'}"
     )
     if imports["eager"]:
         verdicts.append(
