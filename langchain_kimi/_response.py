@@ -47,8 +47,7 @@ def parse_usage(usage: Any) -> UsageMetadata | None:
         return None
     input_tokens = usage.get("prompt_tokens") or 0
     output_tokens = usage.get("completion_tokens") or 0
-    # mypy reads the details keys as required; langchain-core marks them NotRequired.
-    result: UsageMetadata = {  # type: ignore[typeddict-item]
+    result: UsageMetadata = {
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "total_tokens": usage.get("total_tokens") or input_tokens + output_tokens,

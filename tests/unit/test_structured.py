@@ -11,7 +11,7 @@ import enum
 import json
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 import pytest
 from langchain_core.callbacks import (
@@ -34,7 +34,7 @@ from langchain_core.utils.function_calling import convert_to_json_schema
 from langchain_tests.unit_tests import ChatModelUnitTests
 from pydantic import BaseModel, Field
 from pydantic import v1 as pydantic_v1
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from langchain_kimi import ChatKimi, _structured
 from langchain_kimi._jsonschema import check_json_schema
@@ -55,7 +55,8 @@ INSTANT = "kimi-k2-instruct-0905"
 # --- schemas used throughout ----------------------------------------------------------
 
 
-class Mood(str, enum.Enum):
+# The (str, Enum) form users write, not StrEnum: that is what is under test.
+class Mood(str, enum.Enum):  # noqa: UP042
     HAPPY = "happy"
     SAD = "sad"
 
