@@ -1,21 +1,22 @@
-"""One event loop's connections for async calls: small httpcore pools side by side.
+"""One event loop's connections for async calls: a stack of idle HTTP/1.1 connections.
 
-httpx sends through httpcore's connection pool, and that pool rescans all of
-its connections each time a request starts or a response closes (while more
-than ``max_keepalive_connections`` are open, it even recounts them for each
-one). With 64 calls in flight on one pool that is thousands of checks per
-event, paid in the window in which the calls' requests go out. So the
-connections are split over pools of at most :data:`POOL_SIZE`, and each call
-takes the least busy pool: one call at a time keeps reusing the first pool's
-connection, a fan-out spreads over all of them. In the benchmark's 64-call
-fan-out this took the client's CPU from about 170 to 110 ms.
+Every async call goes to one URL, so it needs no general connection pool. Each
+call takes the most recently used idle connection (or opens one), sends its
+request with httpcore's HTTP/1.1 connection, and puts the connection back when
+its response is closed; idle ones close after :data:`KEEPALIVE_EXPIRY`.
 
-Calls first wait for one of ``max_connections`` slots, so no pool ever has to
-queue a request (a queued request is rescanned on every event too).
+httpcore's own pool does more than this and pays for it on every call: it
+rescans all of its connections whenever a request starts or a response closes,
+under locks and events of its own. In the benchmark's 64-call fan-out, whose
+wall time is the CPU spent before the last request leaves, this stack took
+the client's CPU from about 170 ms (one pool) and 110 ms (16 smaller pools)
+to about 90 ms.
 
+Calls first wait for one of ``max_connections`` slots. Through a proxy (named
+by the same environment variables ``requests`` reads for sync calls), calls
+go through httpcore's pool instead, which knows how to talk to proxies.
 Sockets come from :mod:`langchain_kimi._asyncio_network`, the CA bundle from
-:mod:`langchain_kimi._tls`, and the proxy, if any, from the same environment
-variables ``requests`` reads for sync calls.
+:mod:`langchain_kimi._tls`.
 """
 
 from __future__ import annotations
@@ -32,72 +33,133 @@ import requests.utils
 from langchain_kimi._asyncio_network import AsyncioNetworkBackend
 from langchain_kimi._tls import verifying_context
 
-POOL_SIZE = 16
 # Idle connections are closed after this long, like httpx's default.
 KEEPALIVE_EXPIRY = 5.0
+# At most this many idle connections are kept; more are closed when released.
+MAX_IDLE = 64
 
 
 class LoopConnections:
-    """The connections of one event loop, created inside it.
+    """The connections of one event loop to one URL, created inside that loop.
 
     Usage::
 
-        connections = LoopConnections(url, max_connections=256)
-        async with connections.lease() as pool:
-            response = await pool.handle_async_request(request)
-            ...
+        connections = LoopConnections(url, max_connections=256, connect_timeout=10)
+        async with connections.lease() as lease:
+            response = await lease.handle_async_request(request)
+            try:
+                ...  # read the response
+            finally:
+                await response.aclose()
         await connections.aclose()
     """
 
-    def __init__(self, url: str, *, max_connections: int) -> None:
+    def __init__(self, url: str, *, max_connections: int, connect_timeout: float | None) -> None:
         self.loop = asyncio.get_running_loop()
         self.ssl_context = verifying_context()
+        self.is_closed = False
+        self._url = httpcore.URL(url)
+        self._origin = self._url.origin
+        self._connect_timeout = connect_timeout
+        self._backend = AsyncioNetworkBackend()
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: list[httpcore.AsyncHTTP11Connection] = []  # most recently used last
+        self._open: set[httpcore.AsyncHTTP11Connection] = set()
         proxy = environment_proxy(url, self.ssl_context)
-        backend = AsyncioNetworkBackend()
-        count = -(-max_connections // POOL_SIZE)
-        self._pools = [
-            httpcore.AsyncConnectionPool(
+        self._proxied = (
+            None
+            if proxy is None
+            else httpcore.AsyncConnectionPool(
                 ssl_context=self.ssl_context,
                 proxy=proxy,
-                max_connections=POOL_SIZE,
-                max_keepalive_connections=POOL_SIZE,
+                max_connections=max_connections,
                 keepalive_expiry=KEEPALIVE_EXPIRY,
-                network_backend=backend,
+                network_backend=self._backend,
             )
-            for _ in range(count)
-        ]
-        self._busy = [0] * count  # calls in flight per pool
-        self._slots = asyncio.Semaphore(max_connections)
-        self.is_closed = False
+        )
 
-    def lease(self) -> _Lease:
-        """``async with``: wait for a slot, then use the least busy pool until the exit."""
-        return _Lease(self)
+    def lease(self) -> Lease:
+        """``async with``: wait for a slot, send through the lease, give it back on exit."""
+        return Lease(self)
 
     async def aclose(self) -> None:
+        """Close every connection, idle or in use; calls still running then fail."""
         self.is_closed = True
-        for pool in self._pools:
-            await pool.aclose()
+        self._idle.clear()
+        connections, self._open = self._open, set()
+        for connection in connections:
+            await connection.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
 
-    def _take(self) -> int:
-        busy = self._busy
-        index = busy.index(min(busy))
-        busy[index] += 1
-        return index
+    async def _take(self) -> httpcore.AsyncHTTP11Connection:
+        """The most recently used idle connection that is still good, or a new one."""
+        idle = self._idle
+        while idle:
+            connection = idle.pop()
+            if connection.is_idle() and not connection.has_expired():
+                return connection
+            await self._drop(connection)
+        return await self._connect()
+
+    async def _connect(self) -> httpcore.AsyncHTTP11Connection:
+        url = self._url
+        host = url.host.decode("ascii")
+        port = url.port or (443 if url.scheme == b"https" else 80)
+        stream = await self._backend.connect_tcp(host, port, timeout=self._connect_timeout)
+        if url.scheme == b"https":
+            stream = await stream.start_tls(
+                self.ssl_context, server_hostname=host, timeout=self._connect_timeout
+            )
+        connection = httpcore.AsyncHTTP11Connection(
+            self._origin, stream, keepalive_expiry=KEEPALIVE_EXPIRY
+        )
+        self._open.add(connection)
+        return connection
+
+    async def _give_back(self, connection: httpcore.AsyncHTTP11Connection) -> None:
+        """Keep a connection whose exchange ended cleanly for the next call; close others."""
+        idle = self._idle
+        if self.is_closed or not connection.is_idle() or len(idle) >= MAX_IDLE:
+            await self._drop(connection)
+            return
+        # The oldest idle connection is the first to expire: drop those that have.
+        while idle and idle[0].has_expired():
+            await self._drop(idle.pop(0))
+        idle.append(connection)
+
+    async def _drop(self, connection: httpcore.AsyncHTTP11Connection) -> None:
+        self._open.discard(connection)
+        if not connection.is_closed():
+            await connection.aclose()
 
 
-class _Lease:
-    __slots__ = ("_connections", "_index")
+class Lease:
+    """One call's slot and, once it has sent something, its connection."""
+
+    __slots__ = ("_connection", "_connections")
 
     def __init__(self, connections: LoopConnections) -> None:
         self._connections = connections
-        self._index = -1
+        self._connection: httpcore.AsyncHTTP11Connection | None = None
 
-    async def __aenter__(self) -> httpcore.AsyncConnectionPool:
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        """Send ``request``; close the previous response first when retrying."""
         connections = self._connections
-        await connections._slots.acquire()
-        self._index = connections._take()
-        return connections._pools[self._index]
+        if connections._proxied is not None:
+            return await connections._proxied.handle_async_request(request)
+        await self._release()
+        connection = self._connection = await connections._take()
+        return await connection.handle_async_request(request)
+
+    async def _release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await self._connections._give_back(connection)
+
+    async def __aenter__(self) -> Lease:
+        await self._connections._slots.acquire()
+        return self
 
     async def __aexit__(
         self,
@@ -105,9 +167,10 @@ class _Lease:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        connections = self._connections
-        connections._busy[self._index] -= 1
-        connections._slots.release()
+        try:
+            await self._release()
+        finally:
+            self._connections._slots.release()
 
 
 def environment_proxy(url: str, ssl_context: ssl.SSLContext) -> httpcore.Proxy | None:

@@ -39,7 +39,10 @@ def verifying_context() -> ssl.SSLContext:
 @functools.cache
 def _context_for(bundle: str | None) -> ssl.SSLContext:
     if bundle is None:
-        return ssl.create_default_context(cafile=certifi.where())
-    if os.path.isdir(bundle):
-        return ssl.create_default_context(capath=bundle)
-    return ssl.create_default_context(cafile=bundle)
+        context = ssl.create_default_context(cafile=certifi.where())
+    elif os.path.isdir(bundle):
+        context = ssl.create_default_context(capath=bundle)
+    else:
+        context = ssl.create_default_context(cafile=bundle)
+    context.set_alpn_protocols(["http/1.1"])  # the only protocol the async transport speaks
+    return context

@@ -32,7 +32,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from langchain_kimi._async_connections import LoopConnections
+from langchain_kimi._async_connections import Lease, LoopConnections
 from langchain_kimi._tls import ca_bundle
 from langchain_kimi.errors import (
     KimiConnectionError,
@@ -441,7 +441,9 @@ class AsyncTransport:
         connections = self._connections
         if connections is None or connections.is_closed or connections.loop is not loop:
             connections = self._connections = LoopConnections(
-                self.endpoint.url, max_connections=self._pool_size
+                self.endpoint.url,
+                max_connections=self._pool_size,
+                connect_timeout=self.endpoint.connect_timeout,
             )
         return connections
 
@@ -465,7 +467,7 @@ class AsyncTransport:
             extensions={"timeout": self._timeouts},
         )
 
-    async def _send(self, pool: httpcore.AsyncConnectionPool, body: bytes) -> httpcore.Response:
+    async def _send(self, lease: Lease, body: bytes) -> httpcore.Response:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
         policy = endpoint.retry
@@ -473,7 +475,7 @@ class AsyncTransport:
         while True:
             retry_after: float | None = None
             try:
-                response = await pool.handle_async_request(self._request(body))
+                response = await lease.handle_async_request(self._request(body))
             except httpcore.ConnectTimeout:
                 error: KimiError = _connect_timeout(endpoint)
             except httpcore.TimeoutException:
@@ -516,8 +518,8 @@ class AsyncTransport:
 
     async def post(self, body: bytes) -> bytes:
         """POST ``body``; return the whole (decoded) response body."""
-        async with self.connections().lease() as pool:
-            response = await self._send(pool, body)
+        async with self.connections().lease() as lease:
+            response = await self._send(lease, body)
             try:
                 parts = [piece async for piece in self._aiter(response)]
                 return b"".join(parts)
@@ -527,8 +529,8 @@ class AsyncTransport:
     async def stream(self, body: bytes) -> AsyncIterator[bytes]:
         """POST ``body``; yield the response body's bytes as they arrive."""
         # The lease is held until the stream is closed: its connection is busy until then.
-        async with self.connections().lease() as pool:
-            response = await self._send(pool, body)
+        async with self.connections().lease() as lease:
+            response = await self._send(lease, body)
             try:
                 async for piece in self._aiter(response):
                     yield piece

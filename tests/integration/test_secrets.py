@@ -143,7 +143,10 @@ def test_no_token_in_logs_or_errors_of_failing_calls(
         f"{record.name} {record.getMessage()} {record.args!r} {record.exc_text or ''}"
         for record in all_logs.records
     )
-    assert any(r.name.startswith(("urllib3", "httpcore", "httpx")) for r in all_logs.records)
+    assert any(
+        r.name.startswith(("urllib3", "httpcore", "httpx", "langchain_kimi"))
+        for r in all_logs.records
+    )
     assert SECRET not in logged
     assert SECRET not in error_text(err)
 

@@ -217,29 +217,137 @@ def test_an_unsupported_proxy_scheme_is_refused(monkeypatch: pytest.MonkeyPatch)
         environment_proxy(URL, verifying_context())
 
 
-# --- the pools of one loop -------------------------------------------------------
+# --- the idle stack of one loop ----------------------------------------------------
 
 
-def test_calls_go_to_the_least_busy_pool_and_give_their_slot_back() -> None:
+class _FakeConnection:
+    """What LoopConnections asks of an httpcore HTTP/1.1 connection."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.idle = True
+        self.expired = False
+        self.closed = False
+
+    def is_idle(self) -> bool:
+        return self.idle and not self.closed
+
+    def has_expired(self) -> bool:
+        return self.expired
+
+    def is_closed(self) -> bool:
+        return self.closed
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        self.idle = False  # until the exchange ends (the test flips it back)
+        return httpcore.Response(200)
+
+
+def _connections(monkeypatch: pytest.MonkeyPatch) -> tuple[LoopConnections, list[_FakeConnection]]:
+    connections = LoopConnections(URL, max_connections=4, connect_timeout=1.0)
+    opened: list[_FakeConnection] = []
+
+    async def connect() -> _FakeConnection:
+        connection = _FakeConnection(f"c{len(opened)}")
+        opened.append(connection)
+        connections._open.add(connection)  # type: ignore[arg-type]
+        return connection
+
+    monkeypatch.setattr(connections, "_connect", connect)
+    return connections, opened
+
+
+def _request() -> httpcore.Request:
+    return httpcore.Request(b"POST", URL, headers=[(b"Host", b"api.acedata.cloud")])
+
+
+async def _exchange(connections: LoopConnections, *, ends_cleanly: bool = True) -> str:
+    async with connections.lease() as lease:
+        await lease.handle_async_request(_request())
+        connection = lease._connection
+        assert isinstance(connection, _FakeConnection)
+        connection.idle = ends_cleanly
+        return connection.name
+
+
+def test_one_call_at_a_time_reuses_one_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     async def scenario() -> None:
-        connections = LoopConnections(URL, max_connections=40)
-        assert len(connections._pools) == 3  # pools of 16: 16 + 16 + 8 slots
-        first = connections.lease()
-        pool_a = await first.__aenter__()
-        second = connections.lease()
-        pool_b = await second.__aenter__()
-        assert pool_a is not pool_b  # the second call went to an idle pool
-        await first.__aexit__(None, None, None)
-        third = connections.lease()
-        assert await third.__aenter__() is pool_a  # the first pool is free again
-        await second.__aexit__(None, None, None)
-        await third.__aexit__(None, None, None)
-        assert connections._busy == [0, 0, 0]
-        # One call at a time always lands on the first pool (its connection is reused).
-        for _ in range(3):
-            async with connections.lease() as pool:
-                assert pool is connections._pools[0]
+        connections, opened = _connections(monkeypatch)
+        names = [await _exchange(connections) for _ in range(5)]
+        assert names == ["c0"] * 5 and len(opened) == 1
         await connections.aclose()
-        assert connections.is_closed
+        assert opened[0].closed and connections.is_closed
+
+    asyncio.run(scenario())
+
+
+def test_concurrent_calls_open_their_own_and_the_latest_idle_is_reused_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        connections, opened = _connections(monkeypatch)
+        leases = [connections.lease() for _ in range(3)]
+        for lease in leases:
+            await lease.__aenter__()
+            await lease.handle_async_request(_request())
+        assert [c.name for c in opened] == ["c0", "c1", "c2"]
+        for connection, lease in zip(opened, leases, strict=True):
+            connection.idle = True
+            await lease.__aexit__(None, None, None)
+        assert await _exchange(connections) == "c2"  # most recently given back
+        await connections.aclose()
+        assert all(c.closed for c in opened)
+
+    asyncio.run(scenario())
+
+
+def test_expired_broken_and_surplus_connections_are_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        connections, opened = _connections(monkeypatch)
+        await _exchange(connections, ends_cleanly=False)  # e.g. a stream stopped early
+        assert opened[0].closed and connections._idle == []
+        await _exchange(connections)
+        opened[1].expired = True  # the server closed it, or keep-alive ran out
+        assert await _exchange(connections) == "c2"
+        assert opened[1].closed
+        await connections.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_retry_gives_the_first_connection_back_before_taking_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        connections, opened = _connections(monkeypatch)
+        async with connections.lease() as lease:
+            await lease.handle_async_request(_request())
+            opened[0].idle = True  # an error answer, read and closed
+            await lease.handle_async_request(_request())  # the retry
+            assert lease._connection is opened[0] and len(opened) == 1
+            opened[0].idle = True
+        assert connections._idle == [opened[0]]
+        await connections.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_slots_bound_the_calls_in_flight(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def scenario() -> None:
+        connections, _ = _connections(monkeypatch)
+        held = [connections.lease() for _ in range(4)]
+        for lease in held:
+            await lease.__aenter__()
+        fifth = asyncio.ensure_future(connections.lease().__aenter__())
+        await asyncio.sleep(0.01)
+        assert not fifth.done()  # waits for a slot
+        await held[0].__aexit__(None, None, None)
+        await asyncio.wait_for(fifth, 1)
+        await connections.aclose()
 
     asyncio.run(scenario())
