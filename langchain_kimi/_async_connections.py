@@ -7,10 +7,11 @@ its response is closed; idle ones close after :data:`KEEPALIVE_EXPIRY`.
 
 httpcore's own pool does more than this and pays for it on every call: it
 rescans all of its connections whenever a request starts or a response closes,
-under locks and events of its own. In the benchmark's 64-call fan-out, whose
-wall time is the CPU spent before the last request leaves, this stack took
-the client's CPU from about 170 ms (one pool) and 110 ms (16 smaller pools)
-to about 90 ms.
+under locks and events of its own. The benchmark's 64-call fan-out, whose wall
+time is the CPU spent before the last request leaves, measured it (designs
+alternating in one process, medians of client CPU): one pool 140 ms, 16 pools
+of 16 connections 95 ms; in a later run, those 16 pools 114 ms, this stack
+102 ms.
 
 Calls first wait for one of ``max_connections`` slots. Through a proxy (named
 by the same environment variables ``requests`` reads for sync calls), calls
