@@ -10,7 +10,7 @@ import json
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import (
@@ -42,13 +42,16 @@ from langchain_kimi._profiles import drop_fixed_params, find_model_spec, model_t
 from langchain_kimi._response import StreamParser, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
-from langchain_kimi._transport import AsyncTransport, Endpoint, RetryPolicy, SyncTransport
+from langchain_kimi._transport import Endpoint, RetryPolicy, SyncTransport
 from langchain_kimi._version import __version__
 from langchain_kimi.errors import (
     KimiResponseError,
     KimiStreamInterruptedError,
     KimiTimeoutError,
 )
+
+if TYPE_CHECKING:
+    from langchain_kimi._async_transport import AsyncTransport
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
 # Guards the lazy creation of every model's sync transport (rare, so one lock).
@@ -434,6 +437,9 @@ class ChatKimi(BaseChatModel):
     def _async(self) -> AsyncTransport:
         transport = self._async_transport
         if transport is None:
+            # Imported here: httpcore costs 25-35 ms to import, paid only by async users.
+            from langchain_kimi._async_transport import AsyncTransport
+
             transport = self._async_transport = AsyncTransport(self._endpoint())
         return transport
 

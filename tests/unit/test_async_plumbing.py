@@ -13,9 +13,10 @@ import pytest
 
 from langchain_kimi import KimiResponseError, KimiStreamInterruptedError
 from langchain_kimi._async_connections import LoopConnections, environment_proxy
+from langchain_kimi._async_transport import _decoded
 from langchain_kimi._asyncio_network import _HIGH_WATER, _ConnectionProtocol
 from langchain_kimi._tls import verifying_context
-from langchain_kimi._transport import Endpoint, RetryPolicy, _decoded
+from langchain_kimi._transport import Endpoint, RetryPolicy
 
 # --- the connection protocol's buffer ---------------------------------------------
 
