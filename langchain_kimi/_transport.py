@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-import certifi
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
@@ -231,7 +230,8 @@ class SyncTransport:
                     session.trust_env = False
                     session.proxies = settings["proxies"]
                     # The same CA setting as async calls (see _tls), never off.
-                    session.verify = ca_bundle() or certifi.where()
+                    # True is certifi's bundle, through requests' preloaded context.
+                    session.verify = ca_bundle() or True
                     # A model dropped without close() must not leave its pooled
                     # sockets to the garbage collector (ResourceWarning). A
                     # finalizer, unlike __del__, runs before anything in a
