@@ -234,6 +234,20 @@ _EXTRA_INFO = {
 }
 
 
+async def _opened(
+    connect: Awaitable[tuple[asyncio.BaseTransport, _ConnectionProtocol]], timeout: float | None
+) -> AsyncioStream:
+    """The stream of a connection being opened; httpcore's errors if that fails."""
+    try:
+        transport, protocol = await _within(connect, timeout)
+    except TimeoutError:
+        raise httpcore.ConnectTimeout("timed out") from None
+    except OSError as err:
+        raise httpcore.ConnectError(str(err) or type(err).__name__) from None
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioStream(transport, protocol)
+
+
 async def _within(awaitable: Awaitable[_T], timeout: float | None) -> _T:
     """``await awaitable``, raising ``TimeoutError`` after ``timeout`` seconds."""
     if timeout is None:
@@ -273,18 +287,12 @@ class AsyncioNetworkBackend(httpcore.AsyncNetworkBackend):
             local_addr=local,
             happy_eyeballs_delay=None if _is_ip_address(host) else 0.25,
         )
-        try:
-            transport, protocol = await _within(connect, timeout)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out") from None
-        except OSError as err:
-            raise httpcore.ConnectError(str(err) or type(err).__name__) from None
-        assert isinstance(transport, asyncio.Transport)
+        stream = await _opened(connect, timeout)
         if socket_options:
-            sock: socket.socket = transport.get_extra_info("socket")
+            sock: socket.socket = stream.get_extra_info("socket")
             for option in socket_options:
                 sock.setsockopt(*option)
-        return AsyncioStream(transport, protocol)
+        return stream
 
     async def connect_unix_socket(
         self,
@@ -294,14 +302,7 @@ class AsyncioNetworkBackend(httpcore.AsyncNetworkBackend):
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
         connect = loop.create_unix_connection(lambda: _ConnectionProtocol(loop), path)
-        try:
-            transport, protocol = await _within(connect, timeout)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout("timed out") from None
-        except OSError as err:
-            raise httpcore.ConnectError(str(err) or type(err).__name__) from None
-        assert isinstance(transport, asyncio.Transport)
-        return AsyncioStream(transport, protocol)
+        return await _opened(connect, timeout)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
