@@ -152,3 +152,53 @@ async def test_writing_to_a_closed_connection_raises_write_error() -> None:
         await stream.aclose()
         with pytest.raises(httpcore.WriteError):
             await stream.write(b"late", timeout=1)
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None:
+    """The server answers, then closes the idle connection: the next call opens a new one."""
+    from langchain_kimi._async_transport import AsyncTransport
+    from langchain_kimi._transport import Endpoint, RetryPolicy
+
+    accepted = 0
+    body = b'{"ok":true}'
+
+    async def answer_once_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal accepted
+        accepted += 1
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        # Keep-alive by HTTP's rules (no "Connection: close")...
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()  # ...but the server drops it anyway, as idle timeouts do.
+
+    server, port = await _serve(answer_once_then_close)
+    endpoint = Endpoint(
+        f"http://127.0.0.1:{port}/kimi/chat/completions",
+        {"Authorization": "Bearer x"},
+        5.0,
+        5.0,
+        RetryPolicy(max_retries=0),  # a stale connection would fail the call outright
+    )
+    transport = AsyncTransport(endpoint)
+    try:
+        assert await transport.post(b"{}") == body
+        await asyncio.sleep(0.2)  # the server has closed its end by now
+        assert await transport.post(b"{}") == body
+        assert accepted == 2
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.01)
