@@ -180,7 +180,6 @@ async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
         )
         await writer.drain()
-        await asyncio.sleep(0.05)
         writer.close()  # ...but the server drops it anyway, as idle timeouts do.
 
     server, port = await _serve(answer_once_then_close)
@@ -202,3 +201,45 @@ async def test_a_kept_alive_connection_the_server_closed_is_not_reused() -> None
         server.close()
         await server.wait_closed()
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("name", ["Accept-Encoding", "accept-encoding", "Host"])
+async def test_a_header_the_user_sets_replaces_ours_instead_of_doubling_it(name: str) -> None:
+    from langchain_kimi._async_transport import AsyncTransport
+    from langchain_kimi._transport import Endpoint, RetryPolicy, SyncTransport
+
+    heads: list[bytes] = []
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head)
+        await reader.readexactly(2)  # the body, b"{}"
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server, port = await _serve(record)
+    value = "identity" if "encoding" in name.lower() else f"127.0.0.1:{port}"
+    endpoint = Endpoint(
+        f"http://127.0.0.1:{port}/kimi/chat/completions",
+        {"Authorization": "Bearer x", name: value},
+        5.0,
+        5.0,
+        RetryPolicy(max_retries=0),
+    )
+    transport = AsyncTransport(endpoint)
+    try:
+        assert await transport.post(b"{}") == b"{}"
+    finally:
+        await transport.aclose()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.01)
+    lines = [line.decode().lower() for line in heads[0].split(b"\r\n")]
+    assert [line for line in lines if line.startswith(name.lower() + ":")] == [
+        f"{name.lower()}: {value}"
+    ]
+    # The sync transport's prepared request merges case-insensitively too.
+    sync_headers = SyncTransport(endpoint)._template.headers
+    assert sync_headers[name] == value
+    assert sum(1 for key in sync_headers if key.lower() == name.lower()) == 1
