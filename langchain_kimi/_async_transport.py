@@ -1,224 +1,328 @@
-"""Async HTTP: httpx's engine (httpcore) on asyncio, one set of connections per loop.
+"""Async HTTP on aiohttp: one ``ClientSession`` per event loop.
 
-Imported on a model's first async call, not with the package: httpcore and
-what it brings cost 25-35 ms to import. The retry policy and error mapping are
-shared with sync calls (:mod:`langchain_kimi._transport`); connections live in
-:mod:`langchain_kimi._async_connections`.
+Imported on a model's first async call, not with the package: aiohttp costs
+tens of milliseconds to import. The retry policy, deadline, error mapping and
+size limits are shared with sync calls (:mod:`langchain_kimi._transport`); aiohttp
+does the HTTP: framing, connection reuse, decompression, proxies, TLS, IDN.
+
+Sessions belong to the loop they were opened in. A model used from several
+loops (``asyncio.run`` twice, a loop per thread, test suites) gets a session
+per loop, tracked weakly, and each session is closed when its loop ends:
+``asyncio.run``, ``asyncio.Runner`` and ``uvloop.run`` finish every loop with
+``loop.shutdown_asyncgens()``, which closes a small guard generator opened with
+the session (see :func:`_close_with_loop`). A loop closed by hand without that
+call leaves its connections to the garbage collector.
 """
 
 from __future__ import annotations
 
 import asyncio
-import zlib
-from collections.abc import AsyncIterable, AsyncIterator
+import contextlib
+import os
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
-import httpcore
+import aiohttp
+import yarl
 
-from langchain_kimi._async_connections import Lease, LoopConnections
+from langchain_kimi._limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
+from langchain_kimi._network_settings import NetworkSettings
 from langchain_kimi._transport import (
-    _MAX_ERROR_BODY,
+    DEFAULT_MAX_CONNECTIONS,
+    Deadline,
     Endpoint,
-    _connect_timeout,
-    _delay_before_retry,
-    _describe_error,
-    _error_for_status,
-    _raise_if_certificate_refused,
-    _read_timeout,
-    _stalled,
+    certificate_refused_error,
+    connect_timeout_error,
+    delay_before_retry,
+    describe_error,
+    error_for_status,
+    read_timeout_error,
+    stalled_error,
+    too_large_error,
 )
-from langchain_kimi.errors import (
-    KimiConnectionError,
-    KimiError,
-    KimiResponseError,
-    KimiStreamInterruptedError,
-)
+from langchain_kimi.errors import KimiConnectionError, KimiError, KimiStreamInterruptedError
+
+
+@dataclass(frozen=True)
+class _LoopSession:
+    session: aiohttp.ClientSession
+    # Closes the session when the loop's shutdown_asyncgens() closes it.
+    guard: AsyncGenerator[None, None]
+
+
+async def _close_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """A generator that lives as long as ``session`` should: closing it closes the session.
+
+    Started once inside the session's loop, it is registered with that loop
+    (asyncio's async-generator hooks), so ``loop.shutdown_asyncgens()`` at the
+    end of ``asyncio.run`` closes it, and the session, while the loop can still
+    run the sockets' shutdown. If the transport is dropped first, the loop's
+    finalizer closes it the same way.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
+
+
+async def _close_guard(guard: AsyncGenerator[None, None]) -> None:
+    await guard.aclose()
+
+
+# Every live async transport, so a forked child forgets its parent's sessions.
+_ASYNC_TRANSPORTS: weakref.WeakSet[AsyncTransport] = weakref.WeakSet()
+# Sessions a forked child inherited: never used, never closed (their loop and
+# sockets are the parent's), kept referenced so the collector does not report them.
+_INHERITED: list[_LoopSession] = []
 
 
 class AsyncTransport:
-    """Non-blocking HTTP: httpx's engine (httpcore) over asyncio, one set of
-    connections per event loop, created on first use.
+    """Non-blocking HTTP on aiohttp, one session per event loop, opened on first use.
 
-    A model used from several loops (``asyncio.run`` twice, test suites) gets
-    connections for the current loop. The request is built once per call from
-    bytes prepared here; httpx's client layer (URL merging, cookies, redirects,
-    auth hooks) has nothing to do for one fixed POST, and skipping it took about
-    a fifth off each call's CPU in the benchmark's fan-out.
+    ``session``: the user's own ``aiohttp.ClientSession``
+    (``ChatKimi(http_async_client=...)``), used as given (its connector, proxy
+    and TLS settings) and never closed here.
     """
 
-    def __init__(self, endpoint: Endpoint, *, pool_size: int = 256) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.endpoint = endpoint
-        self._pool_size = pool_size
-        self._connections: LoopConnections | None = None
-        self._url = httpcore.URL(endpoint.url)
-        host = self._url.host
-        port = self._url.port
-        if b":" in host:
-            host = b"[" + host + b"]"
-        defaults = [
-            (b"Host", host if port is None else b"%s:%d" % (host, port)),
-            (b"Accept-Encoding", b"gzip, deflate"),
-        ]
-        given = endpoint.encoded_headers()
-        named = {name.lower() for name, _ in given}
-        # A header the user set (default_headers) replaces ours, never doubles it.
-        self._headers = [(n, v) for n, v in defaults if n.lower() not in named] + given
-        self._timeouts = {
-            "connect": endpoint.connect_timeout,
-            "read": endpoint.read_timeout,
-            "write": endpoint.read_timeout,
-            "pool": None,
-        }
+        self._max_connections = max_connections
+        self._given = session
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._url = yarl.URL(endpoint.url)
+        self._headers = dict(endpoint.headers)
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=endpoint.connect_timeout, sock_read=endpoint.read_timeout
+        )
+        self._settings = NetworkSettings.from_environment(endpoint.url)
+        self._proxy: yarl.URL | None = None
+        self._proxy_headers: dict[str, str] | None = None
+        if session is None and self._settings.proxy is not None:
+            self._proxy, credentials = _split_proxy(self._settings.proxy)
+            if credentials is not None:
+                if self._url.scheme == "https":
+                    # Sent with the CONNECT that opens the tunnel.
+                    self._proxy_headers = {"Proxy-Authorization": credentials}
+                else:
+                    # A plain-HTTP request goes to the proxy itself, which
+                    # reads (and drops) this header.
+                    self._headers["Proxy-Authorization"] = credentials
+        _ASYNC_TRANSPORTS.add(self)
 
-    def connections(self) -> LoopConnections:
-        """The running loop's connections (new ones for a new or closed loop)."""
+    async def _session(self) -> aiohttp.ClientSession:
+        if self._given is not None:
+            return self._given
         loop = asyncio.get_running_loop()
-        connections = self._connections
-        if connections is None or connections.is_closed or connections.loop is not loop:
-            connections = self._connections = LoopConnections(
-                self.endpoint.url,
-                max_connections=self._pool_size,
-                connect_timeout=self.endpoint.connect_timeout,
-            )
-        return connections
+        current = self._sessions.get(loop)
+        if current is not None and not current.session.closed:
+            return current.session
+        ssl_context = self._settings.ssl_context() if self._url.scheme == "https" else True
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=self._max_connections, limit_per_host=0, ssl=ssl_context
+            ),
+            timeout=self._timeout,
+            # The proxy and CAs come from NetworkSettings, the same as sync calls'.
+            trust_env=False,
+            # Nothing here sends cookies back (neither do sync calls).
+            cookie_jar=aiohttp.DummyCookieJar(),
+        )
+        guard = _close_with_loop(session)
+        self._sessions[loop] = _LoopSession(session, guard)
+        await guard.__anext__()  # runs to the yield: registers it with the loop
+        return session
 
     async def aclose(self) -> None:
-        connections, self._connections = self._connections, None
-        if connections is None or connections.is_closed:
-            return
-        if connections.loop.is_closed():
-            # `asyncio.run(model.ainvoke(...))` then `asyncio.run(model.aclose())`:
-            # the sockets belong to a loop that is gone and cannot be closed from
-            # this one.
-            return
-        await connections.aclose()
+        """Close this transport's sessions: the running loop's now, others' in their loop.
 
-    def _request(self, body: bytes) -> httpcore.Request:
-        return httpcore.Request(
-            b"POST",
-            self._url,
-            headers=[*self._headers, (b"Content-Length", b"%d" % len(body))],
-            content=body,
-            extensions={"timeout": self._timeouts},
-        )
+        A session of a loop that has ended was closed with it; one of a loop
+        that runs in another thread is closed there; one of a loop that is
+        neither running nor closed is closed when that loop ends.
+        """
+        current = asyncio.get_running_loop()
+        for loop, held in list(self._sessions.items()):
+            if loop is current:
+                del self._sessions[loop]
+                await held.guard.aclose()
+            elif loop.is_closed():
+                del self._sessions[loop]
+            elif loop.is_running():
+                del self._sessions[loop]
+                closing = asyncio.run_coroutine_threadsafe(_close_guard(held.guard), loop)
+                await asyncio.wrap_future(closing)
 
-    async def _send(self, lease: Lease, body: bytes) -> httpcore.Response:
+    def _forget_sessions_in_child(self) -> None:
+        _INHERITED.extend(self._sessions.values())
+        self._sessions = weakref.WeakKeyDictionary()
+
+    async def _send(self, body: bytes, deadline: Deadline | None) -> aiohttp.ClientResponse:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
         policy = endpoint.retry
+        session = await self._session()
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                response = await lease.handle_async_request(self._request(body))
-            except httpcore.ConnectTimeout:
-                error: KimiError = _connect_timeout(endpoint)
-            except httpcore.TimeoutException:
-                raise _read_timeout(endpoint) from None
-            except (httpcore.NetworkError, httpcore.RemoteProtocolError) as err:
-                # Nothing was answered: the connection failed, or closed before
-                # a status line (a kept-alive one the server had dropped).
-                _raise_if_certificate_refused(err, endpoint)
-                error = KimiConnectionError(
-                    f"could not reach {endpoint.url}: {_describe_error(err)}"
+                response = await session.post(
+                    self._url,
+                    data=body,
+                    headers=self._headers,
+                    allow_redirects=False,
+                    proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
+                    timeout=self._timeout,
                 )
-            except (
-                httpcore.ProtocolError,
-                httpcore.ProxyError,
-                httpcore.UnsupportedProtocol,
-            ) as err:
+            except aiohttp.ConnectionTimeoutError:
+                error: KimiError = connect_timeout_error(endpoint)
+            except aiohttp.ServerTimeoutError:
+                raise read_timeout_error(endpoint) from None
+            except aiohttp.ClientConnectionError as err:
+                # Nothing was answered: the connection failed, or broke before
+                # a status line (a kept-alive one the server had dropped).
+                refused = certificate_refused_error(err, endpoint)
+                if refused is not None:
+                    raise refused from None
+                error = KimiConnectionError(
+                    f"could not reach {endpoint.url}: {describe_error(err)}"
+                )
+            except aiohttp.ClientError as err:
                 raise KimiConnectionError(
-                    f"request to {endpoint.url} failed: {_describe_error(err)}"
+                    f"request to {endpoint.url} failed: {describe_error(err)}"
                 ) from None
             else:
                 status = response.status
                 if status < 300:
                     return response
-                headers = _header_dict(response.headers)
-                raw = b""
                 try:
-                    async for piece in _decoded(response, headers.get("content-encoding")):
-                        raw += piece
-                        if len(raw) >= _MAX_ERROR_BODY:
-                            break
-                except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError):
-                    pass  # the error status is what matters; the body is a bonus
-                except KimiError:
-                    pass  # an undecodable error page: the status still says what happened
+                    raw = await _read_error_body(response)
                 finally:
-                    await response.aclose()
-                error, retry_after = _error_for_status(status, headers, raw)
-            await asyncio.sleep(_delay_before_retry(policy, attempt, error, retry_after))
+                    response.release()
+                error, retry_after = error_for_status(endpoint, status, response.headers, raw)
+            await asyncio.sleep(delay_before_retry(policy, attempt, error, retry_after, deadline))
             attempt += 1
 
     async def post(self, body: bytes) -> bytes:
         """POST ``body``; return the whole (decoded) response body."""
-        async with self.connections().lease() as lease:
-            response = await self._send(lease, body)
-            try:
-                parts = [piece async for piece in self._aiter(response)]
-                return b"".join(parts)
-            finally:
-                await response.aclose()
+        deadline = self.endpoint.deadline()
+        try:
+            async with _within(deadline):
+                response = await self._send(body, deadline)
+                try:
+                    length = response.content_length
+                    if length is not None and length > MAX_RESPONSE_BYTES:
+                        raise too_large_error()
+                    parts = []
+                    size = 0
+                    async for piece in self._pieces(response):
+                        size += len(piece)
+                        if size > MAX_RESPONSE_BYTES:
+                            raise too_large_error()
+                        parts.append(piece)
+                    return b"".join(parts)
+                finally:
+                    response.release()
+        except TimeoutError:
+            assert deadline is not None  # aiohttp's own timeouts were mapped inside
+            raise deadline.exceeded() from None
 
     async def stream(self, body: bytes) -> AsyncIterator[bytes]:
         """POST ``body``; yield the response body's bytes as they arrive."""
-        # The lease is held until the stream is closed: its connection is busy until then.
-        async with self.connections().lease() as lease:
-            response = await self._send(lease, body)
-            try:
-                async for piece in self._aiter(response):
-                    yield piece
-            finally:
-                await response.aclose()
-
-    async def _aiter(self, response: httpcore.Response) -> AsyncIterator[bytes]:
-        encoding = None
-        for name, value in response.headers:
-            if name.lower() == b"content-encoding":
-                encoding = value.decode("latin-1")
+        deadline = self.endpoint.deadline()
         try:
-            async for piece in _decoded(response, encoding):
+            async with _within(deadline):
+                response = await self._send(body, deadline)
+        except TimeoutError:
+            assert deadline is not None
+            raise deadline.exceeded() from None
+        try:
+            if deadline is None:
+                async for piece in self._pieces(response):
+                    yield piece
+                return
+            # Each wait gets what is left of the deadline; the consumer's own
+            # time between pieces counts too, but is never interrupted.
+            pieces = self._pieces(response)
+            while True:
+                try:
+                    async with asyncio.timeout(deadline.remaining()):
+                        piece = await anext(pieces, b"")
+                except TimeoutError:
+                    raise deadline.exceeded() from None
+                if not piece:
+                    return
                 yield piece
-        except httpcore.TimeoutException:
-            raise _stalled(self.endpoint) from None
-        except (httpcore.NetworkError, httpcore.ProtocolError, OSError) as err:
+        finally:
+            # A whole answer gives the connection back to the pool; one left
+            # unread (the consumer stopped early) closes it instead.
+            response.release()
+
+    async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        content = response.content
+        try:
+            while True:
+                piece = await content.readany()
+                if not piece:
+                    return
+                yield piece
+        except aiohttp.ServerTimeoutError:
+            raise stalled_error(self.endpoint) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as err:
             raise KimiStreamInterruptedError(
-                f"the connection broke: {_describe_error(err)}"
+                f"the connection broke: {describe_error(err)}"
             ) from None
 
 
-def _header_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Response headers by lower-case name (the last of repeated ones)."""
-    return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in headers}
-
-
-async def _decoded(response: httpcore.Response, encoding: str | None) -> AsyncIterator[bytes]:
-    """The response body, with the ``Content-Encoding`` we asked for undone."""
-    stream = response.stream
-    assert isinstance(stream, AsyncIterable)
-    encoding = (encoding or "identity").strip().lower()
-    if encoding == "identity":
-        async for piece in stream:
-            yield piece
-        return
-    if encoding not in ("gzip", "x-gzip", "deflate"):
-        raise KimiResponseError(
-            f"the response is encoded with {encoding!r}, which was not asked for "
-            "(Accept-Encoding: gzip, deflate)"
-        )
-    # wbits 32+15: a zlib or a gzip header, whichever the body has.
-    decompressor = zlib.decompressobj(32 + zlib.MAX_WBITS)
+async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
+    """The start of an error answer's body (b"" when it cannot be read)."""
+    parts: list[bytes] = []
+    size = 0
     try:
-        async for piece in stream:
-            data = decompressor.decompress(piece)
-            if data:
-                yield data
-        rest = decompressor.flush()
-    except zlib.error as err:
-        raise KimiResponseError(
-            f"the {encoding} response body does not decompress: {err}"
-        ) from None
-    if rest:
-        yield rest
-    if not decompressor.eof:
-        raise KimiStreamInterruptedError(f"the {encoding} response body ended before its end")
+        while size < MAX_ERROR_BODY_BYTES:
+            piece = await response.content.read(MAX_ERROR_BODY_BYTES - size)
+            if not piece:
+                break
+            parts.append(piece)
+            size += len(piece)
+    except (aiohttp.ClientError, OSError, TimeoutError):
+        pass  # the error status is what matters; the body is a bonus
+    return b"".join(parts)
+
+
+def _within(deadline: Deadline | None) -> contextlib.AbstractAsyncContextManager[Any]:
+    """A scope that ends in ``TimeoutError`` at the deadline (none without one)."""
+    if deadline is None:
+        return contextlib.nullcontext()
+    return asyncio.timeout(deadline.remaining())
+
+
+def _split_proxy(proxy: str) -> tuple[yarl.URL, str | None]:
+    """The proxy URL without credentials, and those as a ``Proxy-Authorization`` value."""
+    url = yarl.URL(proxy if "://" in proxy else f"http://{proxy}")
+    if url.scheme not in ("http", "https"):
+        raise ValueError(
+            f"the {url.scheme} proxy from the environment cannot carry async calls "
+            "(aiohttp speaks to http and https proxies); for a SOCKS proxy, pass "
+            "http_async_client= an aiohttp.ClientSession with a SOCKS connector "
+            "(the aiohttp-socks package)"
+        )
+    auth = aiohttp.BasicAuth.from_url(url)  # None without credentials; decodes %40 and co.
+    return url.with_user(None), auth.encode() if auth is not None else None
+
+
+def _forget_async_sessions_in_child() -> None:
+    for transport in list(_ASYNC_TRANSPORTS):
+        transport._forget_sessions_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_async_sessions_in_child)

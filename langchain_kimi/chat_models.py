@@ -7,11 +7,13 @@ messages -> ``_payload`` -> ``_transport`` -> ``_sse`` -> ``_response``.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+import requests
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import (
     BaseChatModel,
@@ -42,7 +44,12 @@ from langchain_kimi._profiles import drop_fixed_params, find_model_spec, model_t
 from langchain_kimi._response import StreamParser, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
-from langchain_kimi._transport import Endpoint, RetryPolicy, SyncTransport
+from langchain_kimi._transport import (
+    DEFAULT_MAX_CONNECTIONS,
+    Endpoint,
+    RetryPolicy,
+    SyncTransport,
+)
 from langchain_kimi._version import __version__
 from langchain_kimi.errors import (
     KimiResponseError,
@@ -56,6 +63,15 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
 # Guards the lazy creation of every model's sync transport (rare, so one lock).
 _TRANSPORT_LOCK = threading.Lock()
+
+
+def _new_transport_lock_in_child() -> None:
+    # Another thread may have held the lock when the process forked.
+    global _TRANSPORT_LOCK
+    _TRANSPORT_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_transport_lock_in_child)
 TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 BASE_URL_ENV = "KIMI_BASE_URL"
 
@@ -71,7 +87,7 @@ _BODY_FIELDS = (
     "reasoning_effort",
 )
 # Call-time kwargs that steer the call and are not body fields.
-_NOT_BODY_KWARGS = frozenset({"stream", "stream_usage"})
+_NOT_BODY_KWARGS = frozenset({"stream", "stream_usage", "extra_body"})
 
 
 class ChatKimi(BaseChatModel):
@@ -238,6 +254,26 @@ class ChatKimi(BaseChatModel):
     default_headers: dict[str, str] | None = None
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other request body fields Kimi accepts (``response_format``, ``user``...)."""
+    extra_body: dict[str, Any] | None = None
+    """Fields merged into the top level of every request body, as given (also a
+    call option: ``model.invoke(..., extra_body={...})``); for fields this package
+    does not model, e.g. a gateway's own. Merged last: they override the rest."""
+    total_timeout: float | None = None
+    """The longest a whole call may take, in seconds, retries and waits included:
+    ``invoke``, ``stream`` and their async twins end with ``KimiTimeoutError`` at
+    that point, however slowly the server dribbles. None (default): no limit
+    beyond ``timeout``, which only measures silence."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """The most connections open at once: per event loop for async calls, per
+    process for sync ones (512 by default, so a 500-call ``abatch`` runs at once).
+    Calls beyond it wait for a free connection."""
+    http_client: Any = Field(default=None, exclude=True)
+    """Your own ``requests.Session`` for sync calls, used as given (its proxies,
+    certificates, adapters) and never closed by ChatKimi."""
+    http_async_client: Any = Field(default=None, exclude=True)
+    """Your own ``aiohttp.ClientSession`` for async calls, used as given and never
+    closed by ChatKimi. It belongs to the event loop it was created in: use the
+    model from that loop only."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -274,6 +310,43 @@ class ChatKimi(BaseChatModel):
     def _check_retries(cls, value: int) -> int:
         if value < 0:
             raise ValueError(f"max_retries must be 0 or more, got {value}")
+        return value
+
+    @field_validator("total_timeout")
+    @classmethod
+    def _check_total_timeout(cls, value: float | None) -> float | None:
+        if value is not None and not value > 0:
+            raise ValueError(f"total_timeout must be positive seconds (or None), got {value}")
+        return value
+
+    @field_validator("max_connections")
+    @classmethod
+    def _check_max_connections(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"max_connections must be at least 1, got {value}")
+        return value
+
+    @field_validator("http_client")
+    @classmethod
+    def _check_http_client(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, requests.Session):
+            raise ValueError(
+                f"http_client must be a requests.Session, got {type(value).__name__} "
+                "(an aiohttp.ClientSession goes in http_async_client)"
+            )
+        return value
+
+    @field_validator("http_async_client")
+    @classmethod
+    def _check_http_async_client(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        import aiohttp  # only when one is given: aiohttp is imported on the first async call
+
+        if not isinstance(value, aiohttp.ClientSession):
+            raise ValueError(
+                f"http_async_client must be an aiohttp.ClientSession, got {type(value).__name__}"
+            )
         return value
 
     @field_validator("max_tokens", "n")
@@ -394,6 +467,9 @@ class ChatKimi(BaseChatModel):
     ) -> bytes:
         params, thinking_active = self._request_params(stop, stream, kwargs)
         body = build_request_body(messages, params, thinking_active=thinking_active)
+        for extra in (self.extra_body, kwargs.get("extra_body")):
+            if extra:
+                body.update(extra)
         try:
             return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         except (TypeError, ValueError) as err:
@@ -421,6 +497,8 @@ class ChatKimi(BaseChatModel):
             connect_timeout=self.connect_timeout,
             read_timeout=self.timeout,
             retry=RetryPolicy(max_retries=self.max_retries),
+            total_timeout=self.total_timeout,
+            secrets=(self.api_key.get_secret_value(),),
         )
 
     def _sync(self) -> SyncTransport:
@@ -431,26 +509,40 @@ class ChatKimi(BaseChatModel):
             with _TRANSPORT_LOCK:
                 transport = self._sync_transport
                 if transport is None:
-                    transport = self._sync_transport = SyncTransport(self._endpoint())
+                    transport = self._sync_transport = SyncTransport(
+                        self._endpoint(),
+                        max_connections=self.max_connections,
+                        session=self.http_client,
+                    )
         return transport
 
     def _async(self) -> AsyncTransport:
         transport = self._async_transport
         if transport is None:
-            # Imported here: httpcore costs 25-35 ms to import, paid only by async users.
+            # Imported here: aiohttp costs tens of milliseconds to import, paid
+            # only by async users.
             from langchain_kimi._async_transport import AsyncTransport
 
-            transport = self._async_transport = AsyncTransport(self._endpoint())
+            transport = self._async_transport = AsyncTransport(
+                self._endpoint(),
+                max_connections=self.max_connections,
+                session=self.http_async_client,
+            )
         return transport
 
     def close(self) -> None:
-        """Close pooled sync connections (the next call opens new ones)."""
+        """Close pooled sync connections (the next call opens new ones).
+
+        Async connections need their event loop: ``await model.aclose()`` closes
+        them, and each loop's are closed when ``asyncio.run`` ends it. Clients
+        you passed in (``http_client``, ``http_async_client``) stay open.
+        """
         transport, self._sync_transport = self._sync_transport, None
         if transport is not None:
             transport.close()
 
     async def aclose(self) -> None:
-        """Close pooled connections, async and sync."""
+        """Close pooled connections, async (every loop's) and sync."""
         transport, self._async_transport = self._async_transport, None
         if transport is not None:
             await transport.aclose()
@@ -615,19 +707,22 @@ class _StreamReader:
         self._parser = StreamParser()
         self.started = False  # bytes of the answer have arrived
 
-    def feed(self, raw: bytes) -> list[ChatGenerationChunk]:
+    def feed(self, raw: bytes) -> Iterator[ChatGenerationChunk]:
+        """The chunks of the events ``raw`` completes, each yielded before the next is parsed.
+
+        One read can hold several events: a bad one raises only after the
+        chunks of the events before it were delivered.
+        """
         self.started = True
         parser = self._parser
         try:
             events = self._decoder.feed(raw)
         except UnicodeDecodeError as err:
             raise KimiResponseError(f"the stream is not valid UTF-8: {err}") from None
-        chunks = []
         for data in events:
             chunk = parser.feed(data)
             if chunk is not None:
-                chunks.append(chunk)
-        return chunks
+                yield chunk
 
     def finish(self) -> ChatGenerationChunk:
         for data in self._decoder.flush():

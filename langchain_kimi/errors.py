@@ -23,6 +23,7 @@ answer and never from the request headers.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -200,10 +201,18 @@ def parse_error_body(raw: bytes | str) -> tuple[str | None, str, str | None, Any
 
 
 def error_from_status(
-    status_code: int, raw: bytes | str, retry_after: float | None = None
+    status_code: int,
+    raw: bytes | str,
+    retry_after: float | None = None,
+    *,
+    secrets: Sequence[str] = (),
 ) -> KimiAPIError:
-    """Build the typed error for an HTTP error answer."""
-    code, message, trace_id, body = parse_error_body(raw)
+    """Build the typed error for an HTTP error answer; ``secrets`` never show in it."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    code, message, trace_id, body = parse_error_body(text)
     if status_code == 429:
         return KimiRateLimitError(
             message,

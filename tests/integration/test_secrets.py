@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import ssl
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -143,10 +144,9 @@ def test_no_token_in_logs_or_errors_of_failing_calls(
         f"{record.name} {record.getMessage()} {record.args!r} {record.exc_text or ''}"
         for record in all_logs.records
     )
-    assert any(
-        r.name.startswith(("urllib3", "httpcore", "httpx", "langchain_kimi"))
-        for r in all_logs.records
-    )
+    if mode in ("invoke", "stream"):
+        # (aiohttp, under async calls, logs nothing at DEBUG for these failures.)
+        assert any(r.name.startswith(("urllib3", "langchain_kimi")) for r in all_logs.records)
     assert SECRET not in logged
     assert SECRET not in error_text(err)
 
@@ -215,9 +215,12 @@ def test_tls_verification_stays_on(secret_server: FakeKimiServer) -> None:
 
     async def client_verifies() -> bool:
         async with model:
-            # Every pool of the loop's connections uses this context;
-            # verification means CERT_REQUIRED and a hostname check.
-            context = model._async().connections().ssl_context
+            # The loop's session connects with this context; verification
+            # means CERT_REQUIRED and a hostname check. (That an unknown CA
+            # really is refused: test_tls_and_proxies.py.)
+            session = await model._async()._session()
+            context = session.connector._ssl  # type: ignore[union-attr]
+            assert isinstance(context, ssl.SSLContext)
             return bool(context.check_hostname) and context.verify_mode.name == "CERT_REQUIRED"
 
     assert asyncio.run(client_verifies())

@@ -22,7 +22,7 @@ from tests.fixtures.load import docs_json, docs_text, interactions
 
 def aggregate(raw: str | bytes) -> AIMessageChunk:
     reader = _StreamReader()
-    chunks = reader.feed(raw.encode() if isinstance(raw, str) else raw)
+    chunks = list(reader.feed(raw.encode() if isinstance(raw, str) else raw))
     chunks.append(reader.finish())
     message = reduce(lambda a, b: a + b, chunks).message
     assert isinstance(message, AIMessageChunk)
@@ -262,20 +262,25 @@ def test_whole_tool_call_in_one_delta() -> None:
 def test_error_event_after_200_raises() -> None:
     raw = 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\ndata: {"error": {"message": "upstream died", "type": "server_error"}}\n\n'
     reader = _StreamReader()
+    chunks = reader.feed(raw.encode())
+    # The chunk of the event before the error is delivered first.
+    assert next(chunks).message.content == "a"
     with pytest.raises(KimiAPIError, match="upstream died"):
-        reader.feed(raw.encode())
+        next(chunks)
 
 
 def test_malformed_line_is_named() -> None:
     with pytest.raises(KimiResponseError, match=r"\{not json"):
-        _StreamReader().feed(b"data: {not json\n\n")
+        list(_StreamReader().feed(b"data: {not json\n\n"))
 
 
 def test_stream_without_done_is_interrupted_with_partial_text() -> None:
     reader = _StreamReader()
-    chunks = reader.feed(
-        b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm","content":"Hel"}}]}\n\n'
-        b'data: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n'
+    chunks = list(
+        reader.feed(
+            b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm","content":"Hel"}}]}\n\n'
+            b'data: {"choices":[{"index":0,"delta":{"content":"lo"}}]}\n\n'
+        )
     )
     assert "".join(str(c.message.content) for c in chunks) == "Hello"
     with pytest.raises(KimiStreamInterruptedError) as info:
