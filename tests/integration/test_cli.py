@@ -23,8 +23,10 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,7 @@ import pytest
 from langchain_kimi._cli import build_parser, format_usage, main
 from langchain_kimi._version import __version__
 from langchain_kimi.testing import FakeKimiServer, Reply
+from langchain_kimi.testing.__main__ import main as simulator_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
@@ -296,6 +299,19 @@ def test_format_usage() -> None:
         "output_token_details": {"reasoning": 3},
     }
     assert format_usage(usage) == "[usage] input=1 output=5 total=6 (reasoning=3)"  # type: ignore[arg-type]
+
+
+def test_console_scripts_point_at_the_mains() -> None:
+    # What pyproject.toml declares (an install only copies it).
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    scripts = pyproject["project"]["scripts"]
+    assert scripts == {
+        "kimi-chat": "langchain_kimi.__main__:main",
+        "kimi-sim": "langchain_kimi.testing.__main__:main",
+    }
+    assert metadata.EntryPoint("kimi-chat", scripts["kimi-chat"], "console_scripts").load() is main
+    sim_main = metadata.EntryPoint("kimi-sim", scripts["kimi-sim"], "console_scripts").load()
+    assert sim_main is simulator_main
 
 
 # --- what only a real process shows ------------------------------------------------------

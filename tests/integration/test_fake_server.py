@@ -914,6 +914,32 @@ def test_lifecycle() -> None:
         assert post(moonshot_like, chat()).status_code == 200
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "host, url_host",
+    [
+        ("localhost", "localhost"),
+        pytest.param(
+            "::1",
+            "[::1]",
+            marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here"),
+        ),
+    ],
+)
+def test_host_option(host: str, url_host: str) -> None:
+    with FakeKimiServer(host=host) as named:
+        assert named.base_url == f"http://{url_host}:{named.port}/kimi"
+        assert post(named, chat()).status_code == 200
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"fault": "explode"}, {"usage_style": "openai"}, {"chunk_size": 0}, {"status": 42}],
