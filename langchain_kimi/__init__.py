@@ -53,13 +53,17 @@ __all__ = [
 
 # ChatKimi is loaded on first use: it pulls in langchain-core (most of a second),
 # which `kimi-chat --help`, the simulator and the pytest plugin do not need.
-def __getattr__(name: str) -> Any:
-    if name == "ChatKimi":
-        from langchain_kimi.chat_models import ChatKimi
+# Hidden from type checkers, which see the import above and so still flag
+# misspelt names (a module __getattr__ would make every attribute Any).
+if not TYPE_CHECKING:
 
-        globals()["ChatKimi"] = ChatKimi
-        return ChatKimi
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name == "ChatKimi":
+            from langchain_kimi.chat_models import ChatKimi
+
+            globals()["ChatKimi"] = ChatKimi
+            return ChatKimi
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
