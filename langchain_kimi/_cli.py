@@ -5,16 +5,18 @@ One question, answered as a stream::
     export ACEDATACLOUD_API_TOKEN="your-token"
     kimi-chat "Why is the sky blue? One sentence." --show-reasoning
 
-Without a question, an interactive multi-turn chat (``/reset``, ``/exit``)::
+Without a question, an interactive multi-turn chat (``/reset``, ``/exit``,
+``/help``; other ``/words`` are answered here, never sent to the model)::
 
     kimi-chat --system "You are terse."
 
 ``--offline`` answers from :class:`~langchain_kimi.testing.FakeKimiServer`, the
-bundled simulator, started in-process: the same code path, canned answers, no
-token and no network. It says so on stderr, and every offline answer says so too.
+bundled simulator, started in-process: the same code path, short canned answers
+marked ``[offline]``, no token and no network. It says so once, on stderr.
 
 The command is a thin user of the public API (``ChatKimi.stream``); nothing here
-is needed to use the library.
+is needed to use the library. ``--help`` and ``--version`` import neither the
+model nor langchain-core, so they answer at once.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import argparse
 import base64
 import contextlib
 import json
-import mimetypes
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +51,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 JSON_INSTRUCTION = "Answer with a single JSON object and nothing else."
-OFFLINE_MARK = "[offline simulator, not Kimi]"
+OFFLINE_MARK = "[offline]"
+
+# The interactive chat's own commands, answered locally (never sent to the model).
+CHAT_COMMANDS = {
+    "/reset": "clear the history",
+    "/exit": "quit (also /quit, or Ctrl-D)",
+    "/help": "list these commands",
+}
+# "/word" at the start of a line is a command; "/usr/bin is what?" is a question.
+_COMMAND = re.compile(r"/[A-Za-z][\w-]*(?=\s|$)")
 
 _EPILOG = f"""\
 examples:
@@ -59,7 +70,9 @@ examples:
   {PROG} --system "You are a terse assistant."      (interactive chat)
   {PROG} --offline "hello"                          (no token, no network)
 
-interactive commands: /reset clears the history, /exit (or Ctrl-D) quits, /help.
+interactive commands: /reset clears the history, /exit (or Ctrl-D) quits, /help;
+  an unknown /command is answered locally, never sent; start a message with //
+  to send one that begins with /.
 
 environment:
   {TOKEN_ENV}   your Ace Data Cloud token (required unless --offline)
@@ -81,8 +94,9 @@ class UsageError(Exception):
 
 @dataclass
 class _Output:
-    """Where answers, reasoning and notes go (the real streams unless testing)."""
+    """Where questions come from and answers, reasoning and notes go."""
 
+    inp: TextIO
     out: TextIO
     err: TextIO
     show_reasoning: bool = False
@@ -175,7 +189,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """Run the command line; returns the exit status.
 
     Usage::
@@ -184,15 +204,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         status = main(["--offline", "hello"])   # 0
 
-    ``argv`` defaults to ``sys.argv[1:]``. Exit statuses: 0 success, 1 service
-    error, 2 usage or configuration error, 130 interrupted.
+    ``argv`` defaults to ``sys.argv[1:]``; the streams default to ``sys.stdin``,
+    ``sys.stdout`` and ``sys.stderr`` (pass others to run it inside a program or
+    a test). Exit statuses: 0 success, 1 service error, 2 usage or configuration
+    error, 130 interrupted.
     """
+    output = _Output(
+        stdin if stdin is not None else sys.stdin,
+        stdout if stdout is not None else sys.stdout,
+        stderr if stderr is not None else sys.stderr,
+    )
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        # argparse prints --help, --version and its errors on sys.stdout/sys.stderr.
+        with contextlib.redirect_stdout(output.out), contextlib.redirect_stderr(output.err):
+            args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on bad arguments, 0 on --help
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
-    output = _Output(sys.stdout, sys.stderr, show_reasoning=args.show_reasoning)
+    output.show_reasoning = args.show_reasoning
     try:
         return _run(args, output)
     except UsageError as err:
@@ -212,7 +241,7 @@ def _run(args: argparse.Namespace, output: _Output) -> int:
     image_block = _read_image(args.image, args.model) if args.image else None
     prompt = args.prompt
     if prompt == "-":
-        prompt = sys.stdin.read()
+        prompt = output.inp.read()
     if prompt is not None and not prompt.strip():
         raise UsageError("the question is empty")
 
@@ -253,9 +282,10 @@ def _model_for(args: argparse.Namespace, output: _Output) -> Iterator[ChatKimi]:
     if args.offline:
         server = _start_offline_server()
         settings.update(base_url=server.base_url, api_key=server.api_key)
+        # Said once, here: the answers themselves only carry a short marker.
         output.note(
-            f"offline: answering from the bundled simulator at {server.base_url} "
-            f"(canned answers, not Kimi; set {TOKEN_ENV} and drop --offline to ask Kimi)"
+            f"offline: answers come from the bundled simulator (FakeKimiServer at "
+            f"{server.base_url}), not from Kimi; set {TOKEN_ENV} and drop --offline to ask Kimi"
         )
     else:
         if not os.environ.get(TOKEN_ENV, "").strip():
@@ -290,24 +320,66 @@ def _first_line(err: ValueError) -> str:
     return str(err)
 
 
+# Leading bytes of each image format the service accepts. The file's name says
+# nothing reliable: the content decides, as it does for the service.
+_IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+# A BMP's 14-byte file header is followed by a DIB header whose first field is
+# its own size: one of these few values (BITMAPCOREHEADER ... BITMAPV5HEADER).
+_BMP_DIB_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+_SNIFF_BYTES = 32
+IMAGE_KINDS = "PNG, JPEG, GIF, WebP or BMP"
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """The MIME type of an image from its first bytes, or None when it is not one we send.
+
+    Usage::
+
+        sniff_image_type(Path("photo.jpg").read_bytes()[:32])   # 'image/jpeg'
+        sniff_image_type(b"x")                                  # None
+    """
+    for signature, mime in _IMAGE_SIGNATURES:
+        if head.startswith(signature):
+            return mime
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if (
+        len(head) >= 18
+        and head[:2] == b"BM"
+        and int.from_bytes(head[14:18], "little") in _BMP_DIB_HEADER_SIZES
+    ):
+        return "image/bmp"
+    return None
+
+
 def _read_image(path: str, model: str) -> dict[str, Any]:
     """A LangChain base64 image block for ``path``, or UsageError."""
-    from langchain_kimi._payload import IMAGE_MIME_TYPES
     from langchain_kimi._profiles import find_model_spec
 
     spec = find_model_spec(model)
     if spec is not None and not spec.image_inputs:
         raise UsageError(f"{model} does not accept images; use --model kimi-k2.5")
-    mime, _ = mimetypes.guess_type(path)
-    if mime is None or mime.lower() not in IMAGE_MIME_TYPES:
-        kinds = ", ".join(sorted(IMAGE_MIME_TYPES))
-        raise UsageError(f"{path}: not a supported image type ({mime or 'unknown'}); use {kinds}")
+    file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"--image {path}: is a directory, not an image file")
     try:
-        data = Path(path).read_bytes()
+        with file.open("rb") as stream:
+            # Judge the first bytes before reading the rest: a wrong path to a
+            # huge file (or to /dev/zero) fails at once.
+            head = stream.read(_SNIFF_BYTES)
+            mime = sniff_image_type(head)
+            data = head + stream.read() if mime is not None else head
     except OSError as err:
         raise UsageError(f"cannot read the image {path}: {err.strerror or err}") from None
     if not data:
         raise UsageError(f"the image {path} is empty")
+    if mime is None:
+        raise UsageError(f"{path} is not an image: its content is not {IMAGE_KINDS}")
     return {"type": "image", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
 
 
@@ -381,11 +453,14 @@ def _chat(
     from langchain_core.messages import AIMessage, HumanMessage
 
     history = list(preamble)
-    output.note(f"Chatting with {model.model}. /reset clears the history, /exit quits.")
+    output.note(
+        f"Chatting with {model.model}. /reset clears the history, /exit quits, "
+        "/help lists the commands."
+    )
     while True:
         output.out.write("you> ")
         output.out.flush()
-        line = sys.stdin.readline()
+        line = output.inp.readline()
         if not line:  # end of input (Ctrl-D)
             output.out.write("\n")
             output.out.flush()
@@ -393,15 +468,25 @@ def _chat(
         text = line.strip()
         if not text:
             continue
-        if text in ("/exit", "/quit"):
-            return EXIT_OK
-        if text == "/reset":
-            history = list(preamble)
-            output.note("(history cleared)")
+        command = _COMMAND.match(text)
+        if command is not None:
+            name = command.group()
+            if name in ("/exit", "/quit"):
+                return EXIT_OK
+            if name == "/reset":
+                history = list(preamble)
+                output.note("(history cleared)")
+            elif name == "/help":
+                output.note(_chat_help())
+            else:
+                known = ", ".join([*CHAT_COMMANDS, "/quit"])
+                output.note(
+                    f"unknown command {name}; commands: {known} "
+                    f"(start with // to send a message beginning with /)"
+                )
             continue
-        if text == "/help":
-            output.note("/reset clears the history, /exit quits; anything else is sent to Kimi.")
-            continue
+        if text.startswith("//"):
+            text = text[1:]
         message = HumanMessage(_user_content(text, image_block))
         image_block = None  # the image goes with the first question only
         output.out.write("kimi> ")
@@ -414,6 +499,12 @@ def _chat(
         if isinstance(reasoning, str) and reasoning:
             kwargs["reasoning_content"] = reasoning
         history += [message, AIMessage(whole.text or " ", additional_kwargs=kwargs)]
+
+
+def _chat_help() -> str:
+    lines = [f"  {name:<7} {meaning}" for name, meaning in CHAT_COMMANDS.items()]
+    lines.append("Anything else is sent to the model; start with // to send a leading /.")
+    return "\n".join(lines)
 
 
 # --- offline ---------------------------------------------------------------------
@@ -430,9 +521,10 @@ def _start_offline_server() -> FakeKimiServer:
 def offline_reply(body: dict[str, Any]) -> Reply:
     """The simulator's canned answer in ``--offline`` mode.
 
-    It says where it comes from, quotes the question, and counts the earlier
-    turns, so a multi-turn session shows that the history is being sent.
-    Streamed in small pieces so the output looks like a real stream.
+    One short line: the ``[offline]`` marker (so a copied answer cannot pass
+    for Kimi's), the question, and the earlier turns the request carried, so a
+    multi-turn session shows that the history is being sent. Streamed in small
+    pieces so the output looks like a real stream.
     """
     from langchain_kimi._profiles import model_thinks
     from langchain_kimi.testing import Reply
@@ -452,28 +544,20 @@ def offline_reply(body: dict[str, Any]) -> Reply:
     if format_type == "json_object":
         content = json.dumps(
             {
-                "source": "offline simulator, not Kimi",
+                "source": "offline simulator",
                 "question": question,
                 "earlier_turns": len(earlier),
-                "answer": "a canned answer",
+                "images": len(images),
             },
             ensure_ascii=False,
         )
     else:
-        pieces = [
-            f'{OFFLINE_MARK} You asked: "{_shorten(question)}".',
-            "This canned answer comes from langchain_kimi.testing.FakeKimiServer;",
-            f"set {TOKEN_ENV} and drop --offline to ask Kimi.",
-        ]
+        pieces = [f'{OFFLINE_MARK} You asked: "{_shorten(question)}".']
         if images:
-            pieces.append(f"I was sent {len(images)} image(s) but cannot look at them offline.")
+            pieces.append(f"Images received: {len(images)} (not looked at offline).")
         if earlier:
-            pieces.append(
-                f'Earlier turns in this chat: {len(earlier)} (the last one asked "'
-                f'{_shorten(earlier[-1])}").'
-            )
-        else:
-            pieces.append("This is the first turn of the chat.")
+            last = _shorten(earlier[-1])
+            pieces.append(f'Earlier turns: {len(earlier)}; the last asked "{last}".')
         content = " ".join(pieces)
 
     thinking = body.get("thinking")
@@ -481,8 +565,7 @@ def offline_reply(body: dict[str, Any]) -> Reply:
     if not isinstance(thinking, dict):
         thinking_on = model_thinks(str(body.get("model", "")), None)
     reasoning = (
-        f"The offline simulator is answering, not Kimi; the question has "
-        f"{len(question.split())} word(s) and {len(earlier)} earlier turn(s)."
+        f"Simulated reasoning: {len(question.split())} word(s), {len(earlier)} earlier turn(s)."
         if thinking_on
         else ""
     )

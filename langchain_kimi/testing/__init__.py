@@ -31,6 +31,14 @@ while thinking; ``response_format`` only ``text``/``json_object``.
 
 With pytest, the ``kimi_server`` and ``kimi_chat_model`` fixtures (from the
 plugin this package installs) set this up per test.
+
+From another process (any language), run the simulator on its own with replies
+scripted in a JSON or YAML file (format: :mod:`langchain_kimi.testing._script`)::
+
+    python -m langchain_kimi.testing --port 0 --replies replies.yaml   # or: kimi-sim
+    # prints the base URL on its first line of stdout; Ctrl-C stops it
+
+The same file scripts an in-process server: ``server.set_responder(load_script(path))``.
 """
 
 from __future__ import annotations
@@ -40,9 +48,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_kimi.testing._replies import Reply, ToolCall
+    from langchain_kimi.testing._script import Script, ScriptError, load_script
     from langchain_kimi.testing._server import FakeKimiServer, RecordedRequest
 
-__all__ = ["FakeKimiServer", "RecordedRequest", "Reply", "ToolCall"]
+__all__ = [
+    "FakeKimiServer",
+    "RecordedRequest",
+    "Reply",
+    "Script",
+    "ScriptError",
+    "ToolCall",
+    "load_script",
+]
 
 # Loaded on first use: the pytest plugin imports this package in every test run
 # of every project that installs langchain-kimi, and http.server is not free.
@@ -51,16 +68,22 @@ _HOMES = {
     "RecordedRequest": "_server",
     "Reply": "_replies",
     "ToolCall": "_replies",
+    "Script": "_script",
+    "ScriptError": "_script",
+    "load_script": "_script",
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+# Hidden from type checkers: they see the imports above and still flag misspelt names.
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> Any:
+        home = _HOMES.get(name)
+        if home is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

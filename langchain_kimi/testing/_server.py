@@ -115,6 +115,9 @@ class FakeKimiServer:
         enforce_rules: check requests against the service's rules; ``False``
             answers anything (auth is still checked when ``api_key`` is set).
         path_prefix: the base URL's path (``"/v1"`` to look like Moonshot).
+        host: the address to listen on (default ``127.0.0.1``); ``0.0.0.0`` or
+            ``::`` listen on every interface, and ``base_url`` then names the
+            loopback address.
         tls: a server-side ``ssl.SSLContext`` to serve HTTPS instead of HTTP
             (``base_url`` then starts with ``https://``); the client must trust
             its certificate, for example through ``SSL_CERT_FILE``.
@@ -139,8 +142,10 @@ class FakeKimiServer:
         enforce_rules: bool = True,
         path_prefix: str = "/kimi",
         tls: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.api_key = api_key
+        self.host = host
         self.tls = tls
         self.latency = latency
         self.enforce_rules = enforce_rules
@@ -168,7 +173,7 @@ class FakeKimiServer:
             if self._httpd is not None:
                 return self
             self._stopping.clear()
-            httpd = _HTTPServer(("127.0.0.1", self._requested_port), self)
+            httpd = _HTTPServer((self.host, self._requested_port), self)
             self._httpd = httpd
             self._port = httpd.server_port
             # stop() waits up to one poll interval for the accept loop to notice;
@@ -233,7 +238,11 @@ class FakeKimiServer:
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/kimi``: POST to ``f"{base_url}/chat/completions"``."""
         scheme = "http" if self.tls is None else "https"
-        return f"{scheme}://127.0.0.1:{self.port}{self._prefix}"
+        # A wildcard address is where to listen, not where to connect.
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}{self._prefix}"
 
     # -- scripting -----------------------------------------------------------
 
@@ -402,6 +411,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], simulator: FakeKimiServer) -> None:
         self.simulator = simulator
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:

@@ -32,6 +32,8 @@ KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 INSTRUCT = "kimi-k2-instruct-0905"  # a model that does not think
 PROJECT_ROOT = Path(langchain_kimi.testing.__file__).resolve().parents[2]
+# test_plugin_fixtures runs a project's tests in-process with pytest's own pytester.
+pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
@@ -912,6 +914,32 @@ def test_lifecycle() -> None:
         assert post(moonshot_like, chat()).status_code == 200
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "host, url_host",
+    [
+        ("localhost", "localhost"),
+        pytest.param(
+            "::1",
+            "[::1]",
+            marks=pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here"),
+        ),
+    ],
+)
+def test_host_option(host: str, url_host: str) -> None:
+    with FakeKimiServer(host=host) as named:
+        assert named.base_url == f"http://{url_host}:{named.port}/kimi"
+        assert post(named, chat()).status_code == 200
+
+
 @pytest.mark.parametrize(
     "fields",
     [{"fault": "explode"}, {"usage_style": "openai"}, {"chunk_size": 0}, {"status": 42}],
@@ -924,57 +952,64 @@ def test_reply_rejects_bad_settings(fields: dict[str, Any]) -> None:
 # -- pytest plugin ---------------------------------------------------------------------------
 
 
-def _subprocess_env() -> dict[str, str]:
-    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path}
-
-
 def test_plugin_imports_cheaply() -> None:
+    """pytest loads the plugin in every run of every project that installs the package.
+
+    A fresh interpreter (this one has imported everything): after pytest itself,
+    loading the plugin imports neither the server, nor http.server, nor the model.
+    """
     code = textwrap.dedent(
         """
         import sys
-        import langchain_kimi
+        import pytest
         before = set(sys.modules)
         import langchain_kimi.testing.pytest_plugin
         added = sorted(set(sys.modules) - before)
-        heavy = [m for m in added if m == "http.server" or m.startswith("langchain_kimi.testing._")]
+        assert "langchain_kimi.testing.pytest_plugin" in added, added
+        heavy = [
+            m for m in added
+            if m == "http.server"
+            or m.startswith(("langchain_kimi.testing._", "langchain_core", "pydantic"))
+            or m == "langchain_kimi.chat_models"
+        ]
         assert not heavy, heavy
         """
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=_subprocess_env(), timeout=60)
 
 
-def test_plugin_fixtures(tmp_path: Path) -> None:
-    (tmp_path / "test_uses_fixtures.py").write_text(
-        textwrap.dedent(
-            """
-            import requests
-            from langchain_kimi.testing import Reply
+def _subprocess_env() -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
 
-            def test_server(kimi_server):
-                kimi_server.queue(Reply(content="from fixture"))
-                response = requests.post(
-                    kimi_server.base_url + "/chat/completions",
-                    headers={"Authorization": "Bearer " + kimi_server.api_key},
-                    json={"model": "kimi-k2.5", "messages": [{"role": "user", "content": "x"}]},
-                )
-                assert response.json()["choices"][0]["message"]["content"] == "from fixture"
 
-            def test_model_factory(kimi_server, kimi_chat_model):
-                model = kimi_chat_model(model="kimi-k2.5", max_retries=1)
-                assert model.base_url == kimi_server.base_url
-                assert model.max_retries == 1
-                assert kimi_chat_model().max_retries == 0
-            """
-        )
+def test_plugin_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A project's own tests get the fixtures by loading the plugin (run in-process)."""
+    pytester.makepyfile(
+        test_uses_fixtures="""
+        import requests
+        from langchain_kimi.testing import Reply
+
+        def test_server(kimi_server):
+            kimi_server.queue(Reply(content="from fixture"))
+            response = requests.post(
+                kimi_server.base_url + "/chat/completions",
+                headers={"Authorization": "Bearer " + kimi_server.api_key},
+                json={"model": "kimi-k2.5", "messages": [{"role": "user", "content": "x"}]},
+            )
+            assert response.json()["choices"][0]["message"]["content"] == "from fixture"
+
+        def test_model_factory(kimi_server, kimi_chat_model):
+            model = kimi_chat_model(model="kimi-k2.5", max_retries=1)
+            assert model.base_url == kimi_server.base_url
+            assert model.max_retries == 1
+            assert kimi_chat_model().max_retries == 0
+        """
     )
-    # No entry-point plugins: the run is faster, and the plugin is loaded once,
-    # explicitly, whether or not the package is installed.
-    env = {**_subprocess_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    command += ["-p", "langchain_kimi.testing.pytest_plugin", str(tmp_path)]
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    # No entry-point plugins: the plugin is loaded once, explicitly, whether or
+    # not the package is installed (and pytest-socket stays out of the inner run).
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_inprocess(
+        "-p", "langchain_kimi.testing.pytest_plugin", "-p", "no:cacheprovider"
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    result.assert_outcomes(passed=2)
