@@ -117,6 +117,15 @@ class AsyncTransport:
                     # A plain-HTTP request goes to the proxy itself, which
                     # reads (and drops) this header.
                     self._headers["Proxy-Authorization"] = credentials
+        # What every request passes besides its body; only what differs from
+        # aiohttp's defaults (our sessions already carry the timeouts).
+        self._options: dict[str, Any] = {"headers": self._headers, "allow_redirects": False}
+        if self._proxy is not None:
+            self._options["proxy"] = self._proxy
+        if self._proxy_headers is not None:
+            self._options["proxy_headers"] = self._proxy_headers
+        if session is not None:
+            self._options["timeout"] = self._timeout
         _ASYNC_TRANSPORTS.add(self)
 
     async def _session(self) -> aiohttp.ClientSession:
@@ -174,15 +183,7 @@ class AsyncTransport:
         while True:
             retry_after: float | None = None
             try:
-                response = await session.post(
-                    self._url,
-                    data=body,
-                    headers=self._headers,
-                    allow_redirects=False,
-                    proxy=self._proxy,
-                    proxy_headers=self._proxy_headers,
-                    timeout=self._timeout,
-                )
+                response = await session.post(self._url, data=body, **self._options)
             except aiohttp.ConnectionTimeoutError:
                 error: KimiError = connect_timeout_error(endpoint)
             except aiohttp.ServerTimeoutError:
