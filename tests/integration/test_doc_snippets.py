@@ -1,6 +1,7 @@
-"""Every ```python block of the README runs, offline, as a user would write it.
+"""Every ```python block of the README and of the manual (docs/) runs, offline, as written.
 
-Where the snippets come from: every ```python block of README.md.
+Where the snippets come from: every ```python block of README.md and of each
+Markdown page under docs/.
 
 How each snippet runs:
 
@@ -87,7 +88,7 @@ class Snippet:
 
 
 def source_files() -> list[Path]:
-    return [ROOT / "README.md"]
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def parse_reply(spec: dict[str, Any]) -> Reply:
@@ -161,7 +162,7 @@ def test_snippet_runs(snippet: Snippet, snippet_server: FakeKimiServer) -> None:
     snippet_server.queue(*snippet.replies)
     # A real module, as a user's script is one: pydantic and dataclasses look
     # classes' modules up in sys.modules to resolve their annotations.
-    module = types.ModuleType("readme_snippet")
+    module = types.ModuleType("doc_snippet")
     module.__file__ = str(snippet.path)
     namespace = module.__dict__
     sys.modules[module.__name__] = module
@@ -237,7 +238,7 @@ def close_models(namespace: dict[str, Any]) -> None:
         model.close()
 
 
-def test_readme_snippets_need_no_base_url() -> None:
+def test_snippets_need_no_base_url() -> None:
     """Snippets read the endpoint from the environment, as users' code does."""
     for snippet in SNIPPETS:
         if "ChatKimi(" in snippet.code and "FakeKimiServer" not in snippet.code:
