@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import os
+import re
+import subprocess
 import sys
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -398,3 +402,39 @@ def test_extra_body_is_merged_into_the_body(server: FakeKimiServer, mode: str) -
     assert body["gateway_tag"] == "b"  # the call's own wins
     assert body["user"] == "u1"
     assert "extra_body" not in body
+
+
+# --- what does the HTTP ---------------------------------------------------------------
+
+
+def test_async_calls_load_aiohttp_and_no_hand_written_http(server: FakeKimiServer) -> None:
+    probe = (
+        "import asyncio, json, sys\n"
+        "from langchain_kimi import ChatKimi\n"
+        f"model = ChatKimi(base_url={server.base_url!r}, api_key={TOKEN!r}, max_retries=0)\n"
+        "answer = asyncio.run(model.ainvoke('probe')).content\n"
+        "print(json.dumps([answer, sorted(m for m in ('aiohttp', 'httpcore', 'httpx', 'h11')"
+        " if m in sys.modules)]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    answer, loaded = json.loads(out.stdout)
+    assert answer == "Echo: probe"
+    assert loaded == ["aiohttp"]
+
+
+def test_the_package_frames_no_http_and_decodes_no_compression_itself() -> None:
+    import langchain_kimi
+
+    package = Path(langchain_kimi.__file__).parent
+    by_hand = re.compile(
+        r"import httpcore|from httpcore|import h11|asyncio\.open_connection|"
+        r"create_connection\(|zlib\.decompressobj|\.wrap_socket\("
+    )
+    offenders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "testing" not in path.parts and by_hand.search(path.read_text())
+    ]
+    assert offenders == []

@@ -229,9 +229,9 @@ def test_json_and_image_request_shape(service: FakeKimiServer, tmp_path: Path) -
     assert "JSON" in body["messages"][0]["content"]
     parts = body["messages"][-1]["content"]
     assert parts[0] == {"type": "text", "text": "What?"}
-    assert parts[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(
-        PNG
-    ).decode("ascii")
+    assert parts[1]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode(
+        "ascii"
+    )
 
 
 def test_image_type_comes_from_the_content(service: FakeKimiServer, tmp_path: Path) -> None:

@@ -95,9 +95,7 @@ def test_chat_kimi_in_this_process_receives_the_scripted_tool_call(
     assert sim.url.startswith("http://127.0.0.1:") and sim.url.endswith("/kimi")
 
     # Without --api-key the simulator accepts any token.
-    with ChatKimi(
-        model="kimi-k2.5", base_url=sim.url, api_key="any-token", max_retries=0
-    ) as model:
+    with ChatKimi(model="kimi-k2.5", base_url=sim.url, api_key="any-token", max_retries=0) as model:
         agent_model = model.bind_tools([get_weather])
         question = HumanMessage("What is the weather in Oslo?")
         first = agent_model.invoke([question])

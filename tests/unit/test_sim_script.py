@@ -227,7 +227,16 @@ def test_error_shorthand_is_reply_error() -> None:
     assert reply.headers == {"Retry-After": "2"}
     assert reply.delay == 0.5
     (moonshot,) = parse_script(
-        [{"error": {"status": 400, "code": "invalid_request_error", "message": "m", "style": "moonshot"}}]
+        [
+            {
+                "error": {
+                    "status": 400,
+                    "code": "invalid_request_error",
+                    "message": "m",
+                    "style": "moonshot",
+                }
+            }
+        ]
     )
     assert moonshot.reply.body == {"error": {"message": "m", "type": "invalid_request_error"}}
 
@@ -248,7 +257,10 @@ def test_top_level_mapping_with_replies() -> None:
         ({"replies": [], "exhausted": "echo"}, "exactly one key, 'replies'"),
         ("content: hi", "expected a list of entries"),
         ([["content", "x"]], "replies[0]: expected a mapping of reply fields, got a list"),
-        ([{"content": "x"}, {"contnet": "y"}], "replies[1]: unknown field 'contnet' (did you mean 'content'?)"),
+        (
+            [{"content": "x"}, {"contnet": "y"}],
+            "replies[1]: unknown field 'contnet' (did you mean 'content'?)",
+        ),
         ([{"zzz": 1}], "replies[0]: unknown field 'zzz'; known fields: body, chunk_delay"),
         ([{"content": 5}], "replies[0].content: expected a string, got a number (5)"),
         ([{"content": True}], "replies[0].content: expected a string, got a boolean (true)"),
@@ -267,16 +279,40 @@ def test_top_level_mapping_with_replies() -> None:
         ([{"tool_calls": {"name": "f"}}], "replies[0].tool_calls: expected a list"),
         ([{"tool_calls": ["f"]}], "replies[0].tool_calls[0]: expected a mapping"),
         ([{"tool_calls": [{"arguments": {}}]}], "replies[0].tool_calls[0]: missing field 'name'"),
-        ([{"tool_calls": [{"name": "f", "args": {}}]}], "replies[0].tool_calls[0]: unknown field 'args'"),
-        ([{"tool_calls": [{"name": "f", "arguments": 3}]}], "replies[0].tool_calls[0].arguments: expected a mapping or a string"),
-        ([{"tool_calls": [{"name": 1, "arguments": {}}]}], "replies[0].tool_calls[0].name: expected a string"),
+        (
+            [{"tool_calls": [{"name": "f", "args": {}}]}],
+            "replies[0].tool_calls[0]: unknown field 'args'",
+        ),
+        (
+            [{"tool_calls": [{"name": "f", "arguments": 3}]}],
+            "replies[0].tool_calls[0].arguments: expected a mapping or a string",
+        ),
+        (
+            [{"tool_calls": [{"name": 1, "arguments": {}}]}],
+            "replies[0].tool_calls[0].name: expected a string",
+        ),
         ([{"error": {"status": 429}}], "replies[0].error: missing ['code', 'message']"),
-        ([{"error": {"status": 429, "code": "c", "message": "m", "type": "x"}}], "replies[0].error: unknown field 'type'"),
-        ([{"error": {"status": 429, "code": "c", "message": "m", "style": "openai"}}], "replies[0].error.style: expected 'ace' or 'moonshot'"),
-        ([{"error": {"status": 429, "code": "c", "message": "m"}, "content": "x"}], "replies[0]: 'error' cannot be combined with ['content']"),
-        ([{"match": "a", "match_regex": "b", "content": "x"}], "replies[0]: use 'match' or 'match_regex', not both"),
+        (
+            [{"error": {"status": 429, "code": "c", "message": "m", "type": "x"}}],
+            "replies[0].error: unknown field 'type'",
+        ),
+        (
+            [{"error": {"status": 429, "code": "c", "message": "m", "style": "openai"}}],
+            "replies[0].error.style: expected 'ace' or 'moonshot'",
+        ),
+        (
+            [{"error": {"status": 429, "code": "c", "message": "m"}, "content": "x"}],
+            "replies[0]: 'error' cannot be combined with ['content']",
+        ),
+        (
+            [{"match": "a", "match_regex": "b", "content": "x"}],
+            "replies[0]: use 'match' or 'match_regex', not both",
+        ),
         ([{"match": "", "content": "x"}], "replies[0].match: must not be empty"),
-        ([{"match_regex": "(", "content": "x"}], "replies[0].match_regex: not a valid regular expression"),
+        (
+            [{"match_regex": "(", "content": "x"}],
+            "replies[0].match_regex: not a valid regular expression",
+        ),
     ],
 )
 def test_bad_scripts_are_refused_naming_entry_and_field(data: Any, message: str) -> None:
@@ -307,7 +343,9 @@ def test_invalid_json_says_where(tmp_path: Path) -> None:
 def test_a_bad_entry_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "replies.yml"
     path.write_text("- content: fine\n- content: [not, text]\n", encoding="utf-8")
-    with pytest.raises(ScriptError, match=r"^replies.yml: replies\[1\]\.content: expected a string"):
+    with pytest.raises(
+        ScriptError, match=r"^replies.yml: replies\[1\]\.content: expected a string"
+    ):
         load_script(path)
 
 
