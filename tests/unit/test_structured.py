@@ -515,8 +515,10 @@ def test_function_calling_on_a_thinking_model_warns_once_and_uses_json_mode() ->
     assert "JSON schema" in system_text(body)
 
 
-@pytest.mark.parametrize("model_name", ["kimi-k2-thinking", "kimi-k3", "kimi-k2.6"])
-def test_every_thinking_model_falls_back(model_name: str) -> None:
+@pytest.mark.parametrize(
+    "model_name", ["kimi-k2-thinking", "kimi-k2.6", "kimi-k2.7-code", "kimi-k2.8-preview"]
+)
+def test_every_thinking_model_that_refuses_required_falls_back(model_name: str) -> None:
     model = scripted(answer(JOKE_TEXT), model=model_name)
     with pytest.warns(UserWarning, match=model_name):
         model.with_structured_output(JokeDict, method="function_calling").invoke("joke")
