@@ -203,10 +203,14 @@ def test_replay_rule_rejects_tool_call_without_reasoning(server: FakeKimiServer)
         (..., "kimi-k2-thinking-turbo", None, 400),
         (..., "kimi-k2-thinking", {"type": "disabled"}, 400),  # always thinks
         (..., "kimi-k3", None, 400),
-        (..., "moonshotai/kimi-k2.5", None, 400),
+        (..., "kimi-k2.7-code", {"type": "disabled"}, 400),  # always thinks
         (..., "kimi-k2.5", {"type": "disabled"}, 200),
         (..., INSTRUCT, None, 200),
-        (..., INSTRUCT, {"type": "enabled"}, 400),
+        # A model that does not think ignores the switch: no reasoning, no rule.
+        (..., INSTRUCT, {"type": "enabled"}, 200),
+        # Names the service does not serve are not found, before any other rule.
+        (..., "moonshotai/kimi-k2.5", None, 404),
+        (..., "Kimi-K2.5", None, 404),
     ],
 )
 def test_replay_rule_applies_only_when_thinking(
@@ -369,6 +373,9 @@ def test_valid_multimodal_and_tool_history_is_accepted(server: FakeKimiServer) -
         {"role": "tool", "tool_call_id": "call_1", "content": ""},
     )
     payload.update(response_format={"type": "json_object"}, unknown_field={"kept": True})
+    # An image needs a model that reads images (the instruct model is text-only).
+    assert post(server, payload).status_code == 400
+    payload.update(model="kimi-k2.5", thinking={"type": "disabled"})
     assert post(server, payload).status_code == 200
 
 
