@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -46,6 +47,7 @@ VENDOR_PREFIXES = ("moonshotai/", "moonshot/", "kimi/")
 # "kimi-k2.55" scores 0.95 against kimi-k2.5; "gpt-4o" and "kimi-latest" score
 # well under it against every Kimi name.
 _NEAR_MISS_RATIO = 0.85
+_DIGIT = re.compile(r"\d")
 
 
 # eq=False: one instance per model (cached), compared and hashed by identity.
@@ -228,13 +230,18 @@ def resolve_model(model: str) -> ModelRules | None:
 
 @functools.lru_cache(maxsize=512)
 def closest_known_model(model: str) -> str | None:
-    """For a name :func:`resolve_model` does not know: the known name it nearly spells."""
+    """For a name :func:`resolve_model` does not know: the known name it nearly spells.
+
+    A name that differs from a known one only in its digits (``kimi-k2.9``,
+    ``kimi-k4``) reads as another version, not a typo: None.
+    """
     if resolve_model(model) is not None:
         return None
-    matches = difflib.get_close_matches(
-        catalogue_spelling(model), list(known_models()), n=1, cutoff=_NEAR_MISS_RATIO
-    )
-    return matches[0] if matches else None
+    name = catalogue_spelling(model)
+    matches = difflib.get_close_matches(name, list(known_models()), n=1, cutoff=_NEAR_MISS_RATIO)
+    if not matches or _DIGIT.sub("0", matches[0]) == _DIGIT.sub("0", name):
+        return None
+    return matches[0]
 
 
 def unknown_model_message(model: str, closest: str) -> str:

@@ -545,7 +545,10 @@ def test_a_near_miss_is_not_resolved_and_warns_once_naming_the_closest_model(
     assert model.profile is None
 
 
-@pytest.mark.parametrize("name", ["gpt-4o", "kimi-latest", "deepseek-chat", "some-future-model"])
+@pytest.mark.parametrize(
+    "name",
+    ["gpt-4o", "kimi-latest", "deepseek-chat", "some-future-model", "kimi-k2.9", "kimi-k4"],
+)
 def test_an_unknown_name_works_without_profile_or_warning(name: str) -> None:
     assert resolve_model(name) is None and closest_known_model(name) is None
     with warnings.catch_warnings():
