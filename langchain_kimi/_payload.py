@@ -19,7 +19,6 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import (
@@ -94,14 +93,19 @@ def build_request_body(
     return {"model": body.pop("model"), **body} if "model" in body else body
 
 
-@dataclass(frozen=True)
 class MediaPolicy:
     """Which media a request's user messages may carry (for a model the client knows)."""
 
-    model: str
-    images: bool = True
-    videos: bool = True
-    public_image_urls: bool = True
+    # A plain class, not a dataclass: building a dataclass costs import time.
+    __slots__ = ("images", "model", "public_image_urls", "videos")
+
+    def __init__(
+        self, model: str, images: bool = True, videos: bool = True, public_image_urls: bool = True
+    ) -> None:
+        self.model = model
+        self.images = images
+        self.videos = videos
+        self.public_image_urls = public_image_urls
 
     @classmethod
     def for_model(cls, model: str, rules: ModelRules | None) -> MediaPolicy:

@@ -107,18 +107,23 @@ class ChatKimi(BaseChatModel):
 
     Key init args — completion params:
         model: str
-            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
-            new models work without an upgrade.
+            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text,
+            sent as written: new models work without an upgrade. Known models
+            (``docs/models.md``) are recognised without case or a ``moonshotai/``
+            prefix, and get a ``profile`` and checks before sending.
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
-            on or off where the model allows it (kimi-k2.5, kimi-k2.6).
+            on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
+            A switch the model cannot honour raises ``ValueError``.
         reasoning_effort: str | None
-            kimi-k3's reasoning effort (``"max"``).
+            kimi-k3's reasoning effort (``"low"``, ``"high"``, ``"max"``).
         temperature, top_p, max_tokens, stop, n, presence_penalty,
         frequency_penalty, seed:
-            Sent only when set. For kimi-k2.5/k2.6 the sampling parameters are
-            fixed by the model: they are not sent, and a different value warns
-            once, naming the value the model uses.
+            Sent only when set. Where the model fixes sampling (kimi-k2.5,
+            kimi-k2.6, kimi-k2.7-code) those parameters are not sent, and a
+            different value warns once, naming the value the model uses.
+            ``max_tokens`` goes out under the field the model takes
+            (``max_completion_tokens`` for kimi-k3).
         model_kwargs: dict
             Any other body field Kimi accepts, passed through.
 
@@ -128,6 +133,8 @@ class ChatKimi(BaseChatModel):
         base_url: str
             Default ``https://api.acedata.cloud/kimi`` (env ``KIMI_BASE_URL``);
             ``https://api.moonshot.ai/v1`` talks to Moonshot directly.
+        api_flavor: "acedata" | "moonshot" | None
+            Which service ``base_url`` speaks for (default: from its host).
         timeout: float | None
             Read timeout in seconds (default 120): the longest silence allowed
             while waiting for or reading an answer.
@@ -196,7 +203,8 @@ class ChatKimi(BaseChatModel):
             model.with_structured_output(Joke).invoke("A joke about cats")
 
         Built on Kimi's JSON mode: the schema goes into a system instruction and
-        the reply is validated on arrival.
+        the reply is validated on arrival. On Moonshot's API,
+        ``method="json_schema"`` sends the schema as ``response_format`` instead.
 
     Token usage:
         .. code-block:: python
