@@ -33,7 +33,6 @@ import difflib
 import functools
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from langchain_core.language_models import ModelProfile
@@ -50,23 +49,56 @@ _NEAR_MISS_RATIO = 0.85
 _DIGIT = re.compile(r"\d")
 
 
-# eq=False: one instance per model (cached), compared and hashed by identity.
-@dataclass(frozen=True, eq=False)
 class ModelRules:
-    """Everything the client knows about one model: its profile and its request rules."""
+    """Everything the client knows about one model: its profile and its request rules.
 
-    name: str
-    """The catalogue name (lower case, no vendor prefix)."""
-    profile: Mapping[str, Any]
-    """LangChain's profile keys, as in ``data/_profiles.py``."""
-    thinking: ThinkingMode
-    fixed_sampling_thinking: Mapping[str, float]
-    fixed_sampling_instant: Mapping[str, float]
-    tool_choice_when_thinking: frozenset[str]
-    web_search_when_thinking: bool
-    max_tokens_field: str
-    reasoning_replay: ReplayRule
-    json_schema_avoid: tuple[str, ...]
+    One instance per model, built once from ``data/`` (see :func:`known_models`);
+    treat it as read-only.
+    """
+
+    # A plain class, not a dataclass: building a dataclass costs import time.
+    __slots__ = (
+        "fixed_sampling_instant",
+        "fixed_sampling_thinking",
+        "json_schema_avoid",
+        "max_tokens_field",
+        "name",
+        "profile",
+        "reasoning_replay",
+        "thinking",
+        "tool_choice_when_thinking",
+        "web_search_when_thinking",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        profile: Mapping[str, Any],
+        thinking: ThinkingMode,
+        fixed_sampling_thinking: Mapping[str, float],
+        fixed_sampling_instant: Mapping[str, float],
+        tool_choice_when_thinking: frozenset[str],
+        web_search_when_thinking: bool,
+        max_tokens_field: str,
+        reasoning_replay: ReplayRule,
+        json_schema_avoid: tuple[str, ...],
+    ) -> None:
+        self.name = name
+        """The catalogue name (lower case, no vendor prefix)."""
+        self.profile = profile
+        """LangChain's profile keys, as in ``data/_profiles.py``."""
+        self.thinking = thinking
+        self.fixed_sampling_thinking = fixed_sampling_thinking
+        self.fixed_sampling_instant = fixed_sampling_instant
+        self.tool_choice_when_thinking = tool_choice_when_thinking
+        self.web_search_when_thinking = web_search_when_thinking
+        self.max_tokens_field = max_tokens_field
+        self.reasoning_replay = reasoning_replay
+        self.json_schema_avoid = json_schema_avoid
+
+    def __repr__(self) -> str:
+        return f"<ModelRules {self.name} thinking={self.thinking}>"
 
     @property
     def image_inputs(self) -> bool:

@@ -84,8 +84,8 @@ _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)\s*```", re.DOTALL | re.IG
 _warned_fallback: set[str] = set()
 # Model names already warned about a json_schema they handle unreliably.
 _warned_schema_fallback: set[str] = set()
-# What OpenAI-style json_schema names may hold.
-_SCHEMA_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# What OpenAI-style json_schema names may not hold (compiled on first use).
+_SCHEMA_NAME_UNSAFE = r"[^A-Za-z0-9_-]"
 
 
 # --- schemas ------------------------------------------------------------------------
@@ -656,7 +656,7 @@ def json_schema_format(target: OutputSchema, *, strict: bool | None) -> dict[str
     {'type': 'json_schema', 'json_schema': {'name': 'Movie',
      'schema': {'title': 'Movie', 'type': 'object'}, 'strict': True}}
     """
-    name = _SCHEMA_NAME_UNSAFE.sub("_", target.name)[:64] if target.name != "the schema" else ""
+    name = re.sub(_SCHEMA_NAME_UNSAFE, "_", target.name)[:64] if target.name != "the schema" else ""
     spec: dict[str, Any] = {"name": name or "output", "schema": target.json_schema}
     if strict is not None:
         spec["strict"] = strict
