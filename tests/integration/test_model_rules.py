@@ -29,6 +29,7 @@ from pydantic import BaseModel
 
 from langchain_kimi import ChatKimi, chat_models
 from langchain_kimi._payload import REASONING_PLACEHOLDER
+from langchain_kimi.errors import KimiNotFoundError
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
 
 from .conftest import TOKEN
@@ -354,3 +355,27 @@ def test_json_schema_goes_in_response_format_on_moonshot_only() -> None:
         on_ace = make(ace, model="kimi-k3").with_structured_output(Movie, method="json_schema")
         assert on_ace.invoke("Heat?") == Movie(title="Heat", year=1995)
         assert ace.requests[-1].body["response_format"] == {"type": "json_object"}
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def test_names_are_sent_as_written_and_the_service_decides(server: FakeKimiServer) -> None:
+    # The client knows moonshotai/Kimi-K2.5 is kimi-k2.5 (the fixed temperature is
+    # dropped) but sends the name as written; this service does not serve it.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = make(server, model="moonshotai/Kimi-K2.5", temperature=0.5)
+    assert len(caught) == 1 and "fixes temperature" in str(caught[0].message)
+    with pytest.raises(KimiNotFoundError, match=r"Not found the model moonshotai/Kimi-K2\.5"):
+        model.invoke("hi")
+    assert server.requests[-1].body == {
+        "model": "moonshotai/Kimi-K2.5",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    # A near miss is sent as written too, after one warning.
+    with pytest.warns(UserWarning, match=r"closest known model is 'kimi-k2\.5'"):
+        typo = make(server, model="kimi-k2.55")
+    with pytest.raises(KimiNotFoundError):
+        typo.invoke("hi")
+    assert server.requests[-1].body["model"] == "kimi-k2.55"
