@@ -318,7 +318,7 @@ def test_the_data_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
     monkeypatch.setattr(tomllib, "loads", lambda *a, **k: calls.append(a))
     for name in MODELS:
-        ChatKimi(model=name, api_key=SECRET).invoke  # noqa: B018
+        ChatKimi(model=name, api_key=SECRET)
         resolve_model(name.upper())
     assert calls == []
 
