@@ -4,8 +4,13 @@ Everything the service would refuse is refused here first, with a ``ValueError``
 that names the message index and the bad part, so a bad call never costs a
 request. The one rule this module exists for is the reasoning replay rule: with
 thinking on, every assistant message that carries ``tool_calls`` must also carry
-``reasoning_content`` (see ``shared/protocol/KIMI_API.md``). Real reasoning is
-replayed when the message has it; otherwise a placeholder keeps the field present.
+``reasoning_content`` (see ``shared/protocol/KIMI_API.md``); kimi-k3 and
+kimi-k2.7-code want it on *every* historical assistant message. Real reasoning
+is replayed when the message has it; otherwise a placeholder keeps the field present.
+
+What a known model takes comes from its :class:`~langchain_kimi._profiles.ModelRules`:
+no image or video for a text-only model, no public image URL where the model
+takes only base64 data URLs and ``ms://<file-id>`` references (kimi-k3).
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from langchain_kimi._profiles import ModelRules
+
 # What goes back as reasoning_content for a tool-call message that never had any
 # (another model's turn, a hand-written few-shot example). The service only
 # checks that the field is present; a blank keeps the model from reading invented
@@ -37,6 +44,8 @@ IMAGE_MIME_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif", "image/bmp"}
 )
 VIDEO_MIME_TYPES = frozenset({"video/mp4", "video/mpeg", "video/quicktime", "video/webm"})
+# A file uploaded to Moonshot's file API, referenced instead of sent (ms://<file-id>).
+FILE_REFERENCE_SCHEME = "ms://"
 
 _CHAT_MESSAGE_ROLES = {
     "user": "user",
@@ -53,12 +62,15 @@ def build_request_body(
     params: Mapping[str, Any],
     *,
     thinking_active: bool,
+    rules: ModelRules | None = None,
 ) -> dict[str, Any]:
     """The JSON body for ``POST /chat/completions``.
 
     ``params`` holds only what is to be sent besides the messages (already
     filtered: unset parameters and those the model fixes are absent). The
     ``thinking`` flag in it is a ``bool`` and becomes Kimi's ``{"type": ...}``.
+    ``rules`` are the model's (None for a model the client does not know):
+    they decide which media the messages may carry and where reasoning goes back.
 
     >>> from langchain_core.messages import HumanMessage
     >>> build_request_body([HumanMessage("hi")], {"model": "kimi-k2.5"}, thinking_active=True)
@@ -70,31 +82,109 @@ def build_request_body(
             body["thinking"] = {"type": "enabled" if value else "disabled"}
         else:
             body[key] = value
-    body["messages"] = convert_messages(messages, thinking_active=thinking_active)
+    media = MediaPolicy.for_model(str(params.get("model", "")), rules)
+    body["messages"] = convert_messages(
+        messages,
+        thinking_active=thinking_active,
+        replay_all=rules is not None and rules.reasoning_replay == "all",
+        media=media,
+    )
     # Keep "model" first: easier to read in logs and recorded requests.
     return {"model": body.pop("model"), **body} if "model" in body else body
 
 
+class MediaPolicy:
+    """Which media a request's user messages may carry (for a model the client knows)."""
+
+    # A plain class, not a dataclass: building a dataclass costs import time.
+    __slots__ = ("images", "model", "public_image_urls", "videos")
+
+    def __init__(
+        self, model: str, images: bool = True, videos: bool = True, public_image_urls: bool = True
+    ) -> None:
+        self.model = model
+        self.images = images
+        self.videos = videos
+        self.public_image_urls = public_image_urls
+
+    @classmethod
+    def for_model(cls, model: str, rules: ModelRules | None) -> MediaPolicy:
+        if rules is None:
+            return _ANY_MEDIA
+        return cls(model, rules.image_inputs, rules.video_inputs, rules.public_image_urls)
+
+    def check(self, kind: str, url: str | None, where: str) -> None:
+        """``ValueError`` for media the model refuses; ``url`` is None for base64 data."""
+        if kind == "image" and not self.images:
+            raise ValueError(
+                f"{where}: {self.model} takes text only and refuses images: remove the "
+                "image, or use a model that reads images (kimi-k2.6, kimi-k3)"
+            )
+        if kind == "video" and not self.videos:
+            raise ValueError(
+                f"{where}: {self.model} refuses video input: remove the video, or use a "
+                "model that reads video (kimi-k2.6, kimi-k3)"
+            )
+        if (
+            kind == "image"
+            and not self.public_image_urls
+            and url is not None
+            and url.startswith(("https://", "http://"))
+        ):
+            raise ValueError(
+                f"{where}: {self.model} does not accept public image URLs: send the image "
+                "as base64 (a data:image/...;base64 URL or a base64 image block), or upload "
+                "it to Moonshot's file API and pass ms://<file-id>"
+            )
+
+
+_ANY_MEDIA = MediaPolicy("")
+
+
 def convert_messages(
-    messages: Sequence[BaseMessage], *, thinking_active: bool
+    messages: Sequence[BaseMessage],
+    *,
+    thinking_active: bool,
+    replay_all: bool = False,
+    media: MediaPolicy = _ANY_MEDIA,
 ) -> list[dict[str, Any]]:
-    """Convert a LangChain conversation to Kimi's ``messages`` list."""
+    """Convert a LangChain conversation to Kimi's ``messages`` list.
+
+    ``replay_all``: every assistant message carries ``reasoning_content`` (the
+    placeholder where it has none), not only tool-call messages while thinking.
+    ``media``: which images and videos user messages may carry.
+    """
     if not messages:
         raise ValueError("messages must not be empty: Kimi needs at least one message")
     last = len(messages) - 1
     return [
-        _convert_message(message, index, thinking_active=thinking_active, is_last=index == last)
+        _convert_message(
+            message,
+            index,
+            thinking_active=thinking_active,
+            is_last=index == last,
+            replay_all=replay_all,
+            media=media,
+        )
         for index, message in enumerate(messages)
     ]
 
 
 def _convert_message(
-    message: BaseMessage, index: int, *, thinking_active: bool, is_last: bool
+    message: BaseMessage,
+    index: int,
+    *,
+    thinking_active: bool,
+    is_last: bool,
+    replay_all: bool,
+    media: MediaPolicy,
 ) -> dict[str, Any]:
     if isinstance(message, HumanMessage):
-        return _user_message(message, index)
+        return _user_message(message, index, media)
     if isinstance(message, AIMessage):
-        return _assistant_message(message, index, thinking_active=thinking_active, is_last=is_last)
+        return _assistant_message(
+            message, index, thinking_active=thinking_active, is_last=is_last, replay_all=replay_all
+        )
     if isinstance(message, SystemMessage):
         return _with_name({"role": "system", "content": _plain_text(message, index)}, message)
     if isinstance(message, ToolMessage):
@@ -107,13 +197,16 @@ def _convert_message(
                 "Kimi accepts system, user, assistant and tool"
             )
         if role == "user":
-            return _user_message(HumanMessage(content=message.content, name=message.name), index)
+            return _user_message(
+                HumanMessage(content=message.content, name=message.name), index, media
+            )
         if role == "assistant":
             return _assistant_message(
                 AIMessage(content=message.content, name=message.name),
                 index,
                 thinking_active=thinking_active,
                 is_last=is_last,
+                replay_all=replay_all,
             )
         if role == "system":
             return _with_name({"role": "system", "content": _plain_text(message, index)}, message)
@@ -136,13 +229,13 @@ def _with_name(wire: dict[str, Any], message: BaseMessage) -> dict[str, Any]:
 # --- user -------------------------------------------------------------------
 
 
-def _user_message(message: BaseMessage, index: int) -> dict[str, Any]:
+def _user_message(message: BaseMessage, index: int, media: MediaPolicy) -> dict[str, Any]:
     content = message.content
     if isinstance(content, str):
         if not content.strip():
             raise ValueError(f"messages[{index}]: user message content is empty")
         return _with_name({"role": "user", "content": content}, message)
-    converted = (_user_part(part, index, position) for position, part in enumerate(content))
+    converted = (_user_part(part, index, position, media) for position, part in enumerate(content))
     parts = [part for part in converted if part is not None]
     if not parts:
         raise ValueError(f"messages[{index}]: user message content is empty")
@@ -152,7 +245,9 @@ def _user_message(message: BaseMessage, index: int) -> dict[str, Any]:
     return _with_name({"role": "user", "content": parts}, message)
 
 
-def _user_part(part: str | dict[str, Any], index: int, position: int) -> dict[str, Any] | None:
+def _user_part(
+    part: str | dict[str, Any], index: int, position: int, media: MediaPolicy
+) -> dict[str, Any] | None:
     where = f"messages[{index}].content[{position}]"
     if isinstance(part, str):
         return {"type": "text", "text": part} if part.strip() else None
@@ -169,17 +264,20 @@ def _user_part(part: str | dict[str, Any], index: int, position: int) -> dict[st
         url = ref.get("url") if isinstance(ref, dict) else ref
         if not isinstance(url, str) or not url:
             raise ValueError(f"{where}: {kind} part needs a URL")
-        media = "image" if kind == "image_url" else "video"
-        _check_media_url(url, media, where)
+        medium = "image" if kind == "image_url" else "video"
+        _check_media_url(url, medium, where)
+        media.check(medium, url, where)
         return {"type": kind, kind: {"url": url}}
     if kind in ("image", "video"):
-        return _standard_media_block(part, kind, where)
+        return _standard_media_block(part, kind, where, media)
     if kind in ("audio", "input_audio", "file", "document"):
         raise ValueError(f"{where}: {kind} parts are not supported by Kimi (text, image, video)")
     raise ValueError(f"{where}: unsupported content part type {kind!r}")
 
 
-def _standard_media_block(part: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
+def _standard_media_block(
+    part: Mapping[str, Any], kind: str, where: str, media: MediaPolicy
+) -> dict[str, Any]:
     """LangChain's standard ``image``/``video`` blocks (v1 and the older v0 form)."""
     wire_type = f"{kind}_url"
     url = part.get("url")
@@ -187,6 +285,7 @@ def _standard_media_block(part: Mapping[str, Any], kind: str, where: str) -> dic
         url = part.get("data")
     if isinstance(url, str) and url:
         _check_media_url(url, kind, where)
+        media.check(kind, url, where)
         return {"type": wire_type, wire_type: {"url": url}}
     data = part.get("base64")
     if data is None and part.get("source_type") == "base64":
@@ -197,6 +296,7 @@ def _standard_media_block(part: Mapping[str, Any], kind: str, where: str) -> dic
             raise ValueError(f"{where}: a base64 {kind} needs a mime_type")
         _check_mime(mime, kind, where)
         _check_base64(data, where)
+        media.check(kind, None, where)
         return {"type": wire_type, wire_type: {"url": f"data:{mime};base64,{data}"}}
     if part.get("file_id") or part.get("id"):
         raise ValueError(f"{where}: {kind} by file id is not supported; pass a URL or base64")
@@ -210,8 +310,11 @@ def _check_media_url(url: str, kind: str, where: str) -> None:
             raise ValueError(f"{where}: a data URL must be base64: data:<mime>;base64,<data>")
         _check_mime(header[5:-7], kind, where)
         _check_base64(data, where)
-    elif not url.startswith(("https://", "http://")):
-        raise ValueError(f"{where}: {kind} URL must be http(s) or a base64 data URL")
+    elif not url.startswith(("https://", "http://", FILE_REFERENCE_SCHEME)):
+        raise ValueError(
+            f"{where}: {kind} URL must be http(s), a base64 data URL, or "
+            f"{FILE_REFERENCE_SCHEME}<file-id> (a file uploaded to Moonshot)"
+        )
 
 
 def _check_mime(mime: str, kind: str, where: str) -> None:
@@ -233,7 +336,12 @@ def _check_base64(data: str, where: str) -> None:
 
 
 def _assistant_message(
-    message: AIMessage, index: int, *, thinking_active: bool, is_last: bool
+    message: AIMessage,
+    index: int,
+    *,
+    thinking_active: bool,
+    is_last: bool,
+    replay_all: bool = False,
 ) -> dict[str, Any]:
     text, block_reasoning = _assistant_text_and_reasoning(message, index)
     wire: dict[str, Any] = {"role": "assistant", "content": text}
@@ -247,11 +355,13 @@ def _assistant_message(
     reasoning = message.additional_kwargs.get("reasoning_content")
     if not isinstance(reasoning, str):
         reasoning = block_reasoning
+    partial = bool(message.additional_kwargs.get("partial"))
     if reasoning is not None:
         wire["reasoning_content"] = reasoning
-    elif tool_calls and thinking_active:
+    elif (tool_calls and thinking_active) or (replay_all and not partial):
+        # A partial last message is the prefix of the answer to come, not history.
         wire["reasoning_content"] = REASONING_PLACEHOLDER
-    if message.additional_kwargs.get("partial"):
+    if partial:
         if not is_last:
             raise ValueError(
                 f"messages[{index}]: only the last message can be partial (Partial Mode)"

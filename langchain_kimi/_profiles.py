@@ -1,132 +1,305 @@
-"""What the client knows about each Kimi model: capabilities and fixed parameters.
+"""What the client knows about each Kimi model, read from ``langchain_kimi/data``.
 
-The catalogue moves every few months, so the model name stays free text: an
-unknown name gets no profile, sends every parameter the user set, and thinks only
-when the user says ``thinking=True``. Known names are matched exactly, then by
-family prefix (``kimi-k2.5-2026xxxx`` behaves like ``kimi-k2.5``).
+One source of truth: ``ChatKimi.profile`` and every check made before a request
+read the same :class:`ModelRules`. They come from two files, loaded together,
+once, when the first model is built (not when ``langchain_kimi`` is imported):
 
-Context sizes are the documented ones (256K = 262,144 tokens). Output limits are
-not published consistently; the figures below are conservative values that
-providers serving these models report, good for budgeting, not hard limits.
+- ``data/_profiles.py``: LangChain's standard profile keys, in the format that
+  ``langchain-profiles refresh --provider moonshotai`` writes from models.dev;
+- ``data/profile_augmentations.toml``: its ``[request_rules]`` tables hold what
+  LangChain's profile has no key for (thinking modes, fixed sampling, the
+  ``tool_choice`` values accepted while thinking, the output-size field, the
+  reasoning replay rule).
+
+Names are resolved by :func:`resolve_model`: a vendor prefix (``moonshotai/``,
+``moonshot/``, ``kimi/``) is dropped and case ignored, then the exact name is
+looked up, then the longest known family the name extends with a ``-`` suffix
+(``kimi-k2.5-20260115`` is kimi-k2.5). Resolution only decides what the client
+*knows*: the model name is always sent exactly as the user wrote it, because the
+service behind ``base_url`` decides which names exist. An unknown name gets no
+profile and no checks; :func:`closest_known_model` names the model a near-miss
+(``kimi-k2.55``) was probably meant to be, so the caller can warn.
+
+Usage::
+
+    rules = resolve_model("moonshotai/Kimi-K2.5")
+    rules.name, rules.thinks(None), rules.fixed_params(True)["temperature"]
+    # ('kimi-k2.5', True, 1.0)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import difflib
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
 
 from langchain_core.language_models import ModelProfile
 
-ThinkingMode = Literal["default_on", "always", "never"]
+ThinkingMode = Literal["default_on", "always", "never", "toggle"]
+ReplayRule = Literal["tool_calls", "all"]
 
-# Sampling that kimi-k2.5/k2.6 fix. Moonshot rejects other values with a 400.
-_K25_FIXED_THINKING: dict[str, float] = {
-    "temperature": 1.0,
-    "top_p": 0.95,
-    "n": 1,
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-}
-_K25_FIXED_INSTANT: dict[str, float] = {**_K25_FIXED_THINKING, "temperature": 0.6}
+THINKING_MODES: tuple[ThinkingMode, ...] = ("default_on", "always", "never", "toggle")
+VENDOR_PREFIXES = ("moonshotai/", "moonshot/", "kimi/")
+# A name this similar to a known one (difflib's ratio) is probably a typo of it:
+# "kimi-k2.55" scores 0.95 against kimi-k2.5; "gpt-4o" and "kimi-latest" score
+# well under it against every Kimi name.
+_NEAR_MISS_RATIO = 0.85
+_DIGIT = re.compile(r"\d")
 
 
-@dataclass(frozen=True)
-class KimiModelSpec:
-    """One model family: how it thinks, what it fixes, what it accepts."""
+class ModelRules:
+    """Everything the client knows about one model: its profile and its request rules.
 
-    thinking: ThinkingMode
-    context: int
-    max_output: int
-    image_inputs: bool = False
-    video_inputs: bool = False
-    reasoning_effort_levels: tuple[str, ...] = ()
-    fixed_when_thinking: dict[str, float] = field(default_factory=dict)
-    fixed_when_instant: dict[str, float] = field(default_factory=dict)
+    One instance per model, built once from ``data/`` (see :func:`known_models`);
+    treat it as read-only.
+    """
+
+    # A plain class, not a dataclass: building a dataclass costs import time.
+    __slots__ = (
+        "fixed_sampling_instant",
+        "fixed_sampling_thinking",
+        "json_schema_avoid",
+        "max_tokens_field",
+        "name",
+        "profile",
+        "reasoning_replay",
+        "thinking",
+        "tool_choice_when_thinking",
+        "web_search_when_thinking",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        profile: Mapping[str, Any],
+        thinking: ThinkingMode,
+        fixed_sampling_thinking: Mapping[str, float],
+        fixed_sampling_instant: Mapping[str, float],
+        tool_choice_when_thinking: frozenset[str],
+        web_search_when_thinking: bool,
+        max_tokens_field: str,
+        reasoning_replay: ReplayRule,
+        json_schema_avoid: tuple[str, ...],
+    ) -> None:
+        self.name = name
+        """The catalogue name (lower case, no vendor prefix)."""
+        self.profile = profile
+        """LangChain's profile keys, as in ``data/_profiles.py``."""
+        self.thinking = thinking
+        self.fixed_sampling_thinking = fixed_sampling_thinking
+        self.fixed_sampling_instant = fixed_sampling_instant
+        self.tool_choice_when_thinking = tool_choice_when_thinking
+        self.web_search_when_thinking = web_search_when_thinking
+        self.max_tokens_field = max_tokens_field
+        self.reasoning_replay = reasoning_replay
+        self.json_schema_avoid = json_schema_avoid
+
+    def __repr__(self) -> str:
+        return f"<ModelRules {self.name} thinking={self.thinking}>"
+
+    @property
+    def image_inputs(self) -> bool:
+        return bool(self.profile.get("image_inputs"))
+
+    @property
+    def video_inputs(self) -> bool:
+        return bool(self.profile.get("video_inputs"))
+
+    @property
+    def public_image_urls(self) -> bool:
+        """False only where the data says so: an unstated rule is not enforced."""
+        return self.image_inputs and self.profile.get("image_url_inputs") is not False
+
+    @property
+    def reasoning_effort_levels(self) -> tuple[str, ...]:
+        return tuple(self.profile.get("reasoning_effort_levels") or ())
+
+    @property
+    def deprecated(self) -> bool:
+        return self.profile.get("status") == "deprecated"
 
     def thinks(self, thinking: bool | None) -> bool:
-        """Whether a request with this ``thinking`` setting runs in thinking mode."""
+        """Whether a request with this ``thinking`` switch runs in thinking mode."""
         if self.thinking == "always":
             return True
         if self.thinking == "never":
-            return bool(thinking)
+            return False
         return thinking is not False
 
-    def fixed_params(self, thinking: bool | None) -> dict[str, float]:
-        """Parameters the model fixes in the given mode (name -> the value it uses)."""
-        return self.fixed_when_thinking if self.thinks(thinking) else self.fixed_when_instant
+    def fixed_params(self, thinking: bool | None) -> Mapping[str, float]:
+        """Parameters the model fixes in the mode ``thinking`` selects (name -> value)."""
+        if self.thinks(thinking):
+            return self.fixed_sampling_thinking
+        return self.fixed_sampling_instant
+
+    def accepts_tool_choice(self, choice: Any, *, thinking: bool) -> bool:
+        """Whether the service takes this wire ``tool_choice`` in the given mode."""
+        if choice is None or not thinking:
+            return True
+        return isinstance(choice, str) and choice in self.tool_choice_when_thinking
+
+    def check_thinking_switch(self, model: str, thinking: bool | None) -> None:
+        """``ValueError`` for a switch the model cannot honour (named as the user wrote it)."""
+        if thinking is False and self.thinking == "always":
+            raise ValueError(
+                f"{model} always thinks: thinking=False cannot turn it off (the service would "
+                "think anyway). Leave thinking unset, or use a model that can answer without "
+                "thinking (kimi-k2.6 with thinking=False)"
+            )
+        if thinking is True and self.thinking == "never":
+            raise ValueError(
+                f"{model} does not think: thinking=True cannot turn thinking on. Leave "
+                "thinking unset, or use a thinking model (kimi-k2.6, kimi-k3)"
+            )
+
+    def check_reasoning_effort(self, model: str, effort: Any) -> None:
+        """``ValueError`` for a ``reasoning_effort`` outside the model's documented levels."""
+        if effort is None:
+            return
+        levels = self.reasoning_effort_levels
+        if effort in levels:
+            return
+        if not levels:
+            raise ValueError(
+                f"{model} has no reasoning_effort setting (got {effort!r}): remove it, "
+                "or use kimi-k3 (low, high, max)"
+            )
+        raise ValueError(
+            f"{model} takes reasoning_effort {', '.join(map(repr, levels))}, not {effort!r}"
+        )
 
     def to_profile(self) -> ModelProfile:
-        profile: dict[str, Any] = {
-            "max_input_tokens": self.context,
-            "max_output_tokens": self.max_output,
-            "text_inputs": True,
-            "image_inputs": self.image_inputs,
-            "image_url_inputs": self.image_inputs,
-            "video_inputs": self.video_inputs,
-            "audio_inputs": False,
-            "pdf_inputs": False,
-            "reasoning_output": self.thinking != "never",
-            "text_outputs": True,
-            "tool_calling": True,
-            "tool_choice": True,
-            "structured_output": True,
-        }
-        if self.reasoning_effort_levels:
-            profile["reasoning_effort_levels"] = list(self.reasoning_effort_levels)
-        return ModelProfile(**profile)  # type: ignore[typeddict-item,no-any-return]
+        """A fresh copy of the profile, for ``ChatKimi.profile``."""
+        return cast(ModelProfile, {key: _copy(value) for key, value in self.profile.items()})
 
 
-_K25 = KimiModelSpec(
-    thinking="default_on",
-    context=262_144,
-    max_output=32_768,
-    image_inputs=True,
-    video_inputs=True,
-    fixed_when_thinking=_K25_FIXED_THINKING,
-    fixed_when_instant=_K25_FIXED_INSTANT,
-)
-_K2_THINKING = KimiModelSpec(thinking="always", context=262_144, max_output=32_768)
-_K2_INSTRUCT = KimiModelSpec(thinking="never", context=262_144, max_output=16_384)
-
-KNOWN_MODELS: dict[str, KimiModelSpec] = {
-    "kimi-k2.5": _K25,
-    "kimi-k2.6": _K25,
-    "kimi-k2-thinking": _K2_THINKING,
-    "kimi-k2-thinking-turbo": _K2_THINKING,
-    "kimi-k3": KimiModelSpec(
-        thinking="always",
-        context=262_144,
-        max_output=32_768,
-        image_inputs=True,
-        reasoning_effort_levels=("max",),
-    ),
-    "kimi-k2-instruct-0905": _K2_INSTRUCT,
-    "kimi-k2-0905-preview": _K2_INSTRUCT,
-    "kimi-k2-turbo-preview": _K2_INSTRUCT,
-    "kimi-k2-0711-preview": KimiModelSpec(thinking="never", context=131_072, max_output=16_384),
-}
-
-# Longest prefixes first so "kimi-k2-thinking-turbo-x" is not read as "kimi-k2-thinking".
-_BY_PREFIX = sorted(KNOWN_MODELS, key=len, reverse=True)
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
-def find_model_spec(model: str) -> KimiModelSpec | None:
-    """The spec for ``model``, by exact name or family prefix; None when unknown."""
-    spec = KNOWN_MODELS.get(model)
-    if spec is not None:
-        return spec
-    for name in _BY_PREFIX:
-        if model.startswith(name + "-"):
-            return KNOWN_MODELS[name]
+# --- the data ------------------------------------------------------------------------
+
+
+@functools.cache
+def known_models() -> Mapping[str, ModelRules]:
+    """Every model in ``data/``, by catalogue name (parsed once, on first use)."""
+    import tomllib
+    from importlib.resources import files
+
+    from langchain_kimi.data._profiles import _PROFILES
+
+    augmentations = tomllib.loads(
+        files("langchain_kimi.data").joinpath("profile_augmentations.toml").read_text("utf-8")
+    )
+    rules = augmentations.get("request_rules", {})
+    defaults = {key: value for key, value in rules.items() if not isinstance(value, dict)}
+    unknown = set(rules) - set(defaults) - set(_PROFILES)
+    if unknown:
+        # A refresh dropped a model the rules still describe: say which, loudly.
+        raise RuntimeError(f"request_rules for models without a profile: {sorted(unknown)}")
+    return {
+        name: _build_rules(name, profile, {**defaults, **rules.get(name, {})})
+        for name, profile in _PROFILES.items()
+    }
+
+
+def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]) -> ModelRules:
+    thinking = rules.get("thinking") or ("toggle" if profile.get("reasoning_output") else "never")
+    if thinking not in THINKING_MODES:
+        raise RuntimeError(f"{name}: thinking must be one of {THINKING_MODES}, got {thinking!r}")
+    replay = rules.get("reasoning_replay", "tool_calls")
+    if replay not in ("tool_calls", "all"):
+        raise RuntimeError(f"{name}: reasoning_replay must be tool_calls or all, got {replay!r}")
+    return ModelRules(
+        name=name,
+        profile=profile,
+        thinking=thinking,
+        fixed_sampling_thinking=dict(rules.get("fixed_sampling_thinking", {})),
+        fixed_sampling_instant=dict(rules.get("fixed_sampling_instant", {})),
+        tool_choice_when_thinking=frozenset(rules.get("tool_choice_when_thinking", ())),
+        web_search_when_thinking=bool(rules.get("web_search_when_thinking", False)),
+        max_tokens_field=str(rules.get("max_tokens_field", "max_tokens")),
+        reasoning_replay=replay,
+        json_schema_avoid=tuple(rules.get("json_schema_avoid", ())),
+    )
+
+
+@functools.cache
+def _families() -> Sequence[str]:
+    # Longest first: "kimi-k2-thinking-turbo-x" extends kimi-k2-thinking-turbo,
+    # not kimi-k2-thinking.
+    return sorted(known_models(), key=len, reverse=True)
+
+
+# --- names ---------------------------------------------------------------------------
+
+
+def catalogue_spelling(model: str) -> str:
+    """``model`` in lower case, without a vendor prefix (``moonshotai/Kimi-K2.5`` -> kimi-k2.5)."""
+    lowered = model.strip().lower()
+    for prefix in VENDOR_PREFIXES:
+        if lowered.startswith(prefix):
+            return lowered[len(prefix) :]
+    return lowered
+
+
+@functools.lru_cache(maxsize=512)
+def resolve_model(model: str) -> ModelRules | None:
+    """The rules for ``model``: exact name, else the longest family it extends; None if unknown."""
+    name = catalogue_spelling(model)
+    models = known_models()
+    rules = models.get(name)
+    if rules is not None:
+        return rules
+    for family in _families():
+        if name.startswith(family + "-"):
+            return models[family]
     return None
 
 
+@functools.lru_cache(maxsize=512)
+def closest_known_model(model: str) -> str | None:
+    """For a name :func:`resolve_model` does not know: the known name it nearly spells.
+
+    A name that differs from a known one only in its digits (``kimi-k2.9``,
+    ``kimi-k4``) reads as another version, not a typo: None.
+    """
+    if resolve_model(model) is not None:
+        return None
+    name = catalogue_spelling(model)
+    matches = difflib.get_close_matches(name, list(known_models()), n=1, cutoff=_NEAR_MISS_RATIO)
+    if not matches or _DIGIT.sub("0", matches[0]) == _DIGIT.sub("0", name):
+        return None
+    return matches[0]
+
+
+def unknown_model_message(model: str, closest: str) -> str:
+    """The warning for a name that nearly spells a known model."""
+    return (
+        f"{model!r} is not a model langchain-kimi knows; the closest known model is "
+        f"{closest!r}. It is sent as written, without that model's checks or profile. "
+        f"If you meant {closest!r}, fix the name; if {model!r} is a newer model, ignore "
+        "this warning (or upgrade langchain-kimi)"
+    )
+
+
+# --- what the request code asks --------------------------------------------------------
+
+
+def find_model_spec(model: str) -> ModelRules | None:
+    """The rules for ``model`` (the command line's name for :func:`resolve_model`)."""
+    return resolve_model(model)
+
+
 def model_thinks(model: str, thinking: bool | None) -> bool:
-    """Whether a request to ``model`` with this ``thinking`` setting runs in thinking mode."""
-    spec = find_model_spec(model)
-    if spec is None:
+    """Whether a request to ``model`` with this ``thinking`` switch runs in thinking mode."""
+    rules = resolve_model(model)
+    if rules is None:
         return bool(thinking)
-    return spec.thinks(thinking)
+    return rules.thinks(thinking)
 
 
 def drop_fixed_params(
@@ -137,11 +310,11 @@ def drop_fixed_params(
     The service refuses any other value for a fixed parameter and needs none
     for it, so none is sent; the caller decides whom to warn.
     """
-    spec = find_model_spec(model)
-    if spec is None:
+    rules = resolve_model(model)
+    if rules is None:
         return []
     return [
         (name, params.pop(name), fixed)
-        for name, fixed in spec.fixed_params(thinking).items()
+        for name, fixed in rules.fixed_params(thinking).items()
         if name in params
     ]

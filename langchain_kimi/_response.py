@@ -127,6 +127,7 @@ def parse_completion(data: Any) -> ChatResult:
         )
     usage = parse_usage(data.get("usage"))
     model_name = data.get("model")
+    completion_id = data.get("id") if isinstance(data.get("id"), str) and data["id"] else None
     generations = []
     for choice in choices:
         message = choice.get("message") or {}
@@ -152,6 +153,9 @@ def parse_completion(data: Any) -> ChatResult:
             ChatGeneration(
                 message=AIMessage(
                     content=message.get("content") or "",
+                    # The service's id, as ChatOpenAI gives it; LangChain keeps an id
+                    # that is set and invents a run id only where there is none.
+                    id=completion_id,
                     additional_kwargs=additional_kwargs,
                     tool_calls=calls,
                     invalid_tool_calls=invalid,
@@ -173,6 +177,8 @@ class StreamParser:
     Call :meth:`feed` with each event's data (``[DONE]`` included), then
     :meth:`finish` when the bytes end: it returns the last chunk (finish reason,
     usage, ``chunk_position="last"``) or raises when ``[DONE]`` never came.
+    Every chunk carries the first completion id the stream sent as its message
+    id (proxies change the id mid-stream; one message needs one id).
     ``partial_content`` / ``partial_reasoning`` tell what arrived, for errors.
     """
 
@@ -241,9 +247,12 @@ class StreamParser:
             return None
         if self._first:
             self._first = False
-            self._id = event.get("id")
             self._model = event.get("model")
             self._system_fingerprint = event.get("system_fingerprint")
+        if self._id is None:
+            event_id = event.get("id")
+            if isinstance(event_id, str) and event_id:
+                self._id = event_id
         if event.get("usage") is not None:
             self.usage = event["usage"]
         choice = choices[0]
@@ -287,6 +296,7 @@ class StreamParser:
         return ChatGenerationChunk(
             message=AIMessageChunk(
                 content=content,
+                id=self._id,
                 **fields,
                 # Every chunk names its provider: LangChain picks the block
                 # translator (output_version="v1", content_blocks) per chunk.
@@ -309,6 +319,7 @@ class StreamParser:
         return ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
+                id=self._id,
                 usage_metadata=parse_usage(self.usage),
                 response_metadata=response_metadata,
                 chunk_position="last",

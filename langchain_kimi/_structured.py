@@ -1,21 +1,28 @@
-"""Structured output on Kimi's JSON mode: a schema in, validated data out.
+"""Structured output on Kimi's JSON modes: a schema in, validated data out.
 
-Kimi's ``response_format`` knows only ``{"type": "json_object"}``: the service
-promises *a* JSON object, never a particular shape, and thinking models refuse a
-forced ``tool_choice``. So the schema travels in a system instruction, the
-request asks for JSON mode, and the reply is checked on arrival:
+Ace Data Cloud's ``response_format`` knows only ``{"type": "json_object"}``: the
+service promises *a* JSON object, never a particular shape, and thinking models
+refuse a forced ``tool_choice``. So the schema travels in a system instruction,
+the request asks for JSON mode, and the reply is checked on arrival. Moonshot's
+own API also takes ``{"type": "json_schema", "json_schema": {...}}``, which
+``json_schema`` uses there (``ChatKimi.api_flavor`` says which service it is):
 
 ``json_mode`` (the default)
     Lax checking: Pydantic's lax mode, or the required top-level keys of a dict
     schema. Without a schema, any JSON object.
 ``json_schema``
-    The *same request* (the service has no schema mode) with strict checking:
-    Pydantic's strict mode, or :func:`~langchain_kimi._jsonschema.check_json_schema`
-    for dict schemas (a stated subset of JSON Schema, see that module).
+    Strict checking: Pydantic's strict mode, or
+    :func:`~langchain_kimi._jsonschema.check_json_schema` for dict schemas (a
+    stated subset of JSON Schema, see that module). On Ace Data Cloud the *same
+    request* as ``json_mode``; on Moonshot the schema goes in ``response_format``
+    (OpenAI's shape, no instruction) and the reply is still checked. kimi-k2.6
+    is unreliable with ``$ref``/``oneOf`` there (the model's ``json_schema_avoid``
+    rule): such schemas take the instruction path, with a ``UserWarning`` once.
 ``function_calling``
     One tool and a forced ``tool_choice`` on a model that does not think. A
-    thinking model would answer 400, so it gets ``json_mode`` instead, with a
-    ``UserWarning`` once per model name.
+    thinking model that accepts ``tool_choice="required"`` (kimi-k3) gets the
+    one tool with ``"required"``; any other thinking model would answer 400,
+    so it gets ``json_mode`` instead, with a ``UserWarning`` once per model name.
 
 Only ``message.content`` is parsed (text blocks when ``output_version="v1"``);
 ``reasoning_content`` never is.
@@ -44,8 +51,9 @@ from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import is_typeddict
 
 from langchain_kimi._jsonschema import check_json_schema, json_type_name, missing_required
-from langchain_kimi._profiles import model_thinks
+from langchain_kimi._profiles import ModelRules, model_thinks, resolve_model
 from langchain_kimi._tools import format_tool, tool_name
+from langchain_kimi._user_warnings import warn_at_user_code
 
 if TYPE_CHECKING:
     from langchain_kimi.chat_models import ChatKimi
@@ -74,6 +82,10 @@ _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)\s*```", re.DOTALL | re.IG
 
 # Model names already warned about falling back from function_calling.
 _warned_fallback: set[str] = set()
+# Model names already warned about a json_schema they handle unreliably.
+_warned_schema_fallback: set[str] = set()
+# What OpenAI-style json_schema names may not hold (compiled on first use).
+_SCHEMA_NAME_UNSAFE = r"[^A-Za-z0-9_-]"
 
 
 # --- schemas ------------------------------------------------------------------------
@@ -201,8 +213,10 @@ def add_instruction(messages: Sequence[BaseMessage], instruction: str) -> list[B
 
 
 def _instruction_step(
-    model: ChatKimi, instruction: str
+    model: ChatKimi, instruction: str | None
 ) -> Runnable[LanguageModelInput, list[BaseMessage]]:
+    """Input -> messages, refusing Partial Mode, with ``instruction`` added (if any)."""
+
     def add_json_instruction(value: LanguageModelInput) -> list[BaseMessage]:
         messages = model._convert_input(value).to_messages()
         last = messages[-1] if messages else None
@@ -212,7 +226,7 @@ def _instruction_step(
                 "Partial Mode (a last assistant message with partial=True) cannot be "
                 "combined with JSON mode, which structured output uses"
             )
-        return add_instruction(messages, instruction)
+        return messages if instruction is None else add_instruction(messages, instruction)
 
     async def aadd_json_instruction(value: LanguageModelInput) -> list[BaseMessage]:
         # A native coroutine: without it RunnableLambda would hop to a thread per call.
@@ -590,10 +604,17 @@ def structured_runnable(
     if isinstance(kwargs.get("thinking"), Mapping):
         # The wire form {"type": "disabled"}: bind_tools and the profiles read a bool.
         kwargs["thinking"] = kwargs["thinking"].get("type") != "disabled"
+    model_name = str(kwargs.get("model", model.model))
+    rules = resolve_model(model_name)
     if method == "function_calling":
-        model_name = str(kwargs.get("model", model.model))
         if not _thinks(model, model_name, kwargs):
             return _tool_runnable(model, target, strict=strict, include_raw=include_raw, **kwargs)
+        if rules is not None and rules.accepts_tool_choice("required", thinking=True):
+            # One tool and "required": the model must call that tool, and this
+            # model accepts "required" while thinking.
+            return _tool_runnable(
+                model, target, strict=strict, include_raw=include_raw, force="required", **kwargs
+            )
         _warn_fallback(model_name)
         method = "json_mode"
     checks_strictly = strict is True or (method == "json_schema" and strict is not False)
@@ -602,8 +623,18 @@ def structured_runnable(
             "kwargs": {"method": method, "strict": strict},
             "schema": target.original,
         }
-    llm = _instruction_step(model, build_instruction(target.json_schema)) | model.bind(
-        response_format=dict(JSON_OBJECT_FORMAT), **kwargs
+    response_format: dict[str, Any] = dict(JSON_OBJECT_FORMAT)
+    instruction: str | None = build_instruction(target.json_schema)
+    if (
+        method == "json_schema"
+        and target.json_schema is not None
+        and model._effective_api_flavor() == "moonshot"
+        and _schema_is_reliable(model_name, rules, target.json_schema)
+    ):
+        response_format = json_schema_format(target, strict=strict)
+        instruction = None
+    llm = _instruction_step(model, instruction) | model.bind(
+        response_format=response_format, **kwargs
     )
     parser = KimiJsonOutputParser(
         pydantic_class=target.pydantic_class,
@@ -614,12 +645,56 @@ def structured_runnable(
     return _assemble(llm, parser, include_raw=include_raw)
 
 
+def json_schema_format(target: OutputSchema, *, strict: bool | None) -> dict[str, Any]:
+    """Moonshot's (OpenAI-shaped) ``response_format`` for a schema.
+
+    ``strict`` is sent only when the user set it: what the service does by
+    default is its business.
+
+    >>> json_schema_format(describe_schema({"title": "Movie", "type": "object"}), strict=True)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'type': 'json_schema', 'json_schema': {'name': 'Movie',
+     'schema': {'title': 'Movie', 'type': 'object'}, 'strict': True}}
+    """
+    name = re.sub(_SCHEMA_NAME_UNSAFE, "_", target.name)[:64] if target.name != "the schema" else ""
+    spec: dict[str, Any] = {"name": name or "output", "schema": target.json_schema}
+    if strict is not None:
+        spec["strict"] = strict
+    return {"type": "json_schema", "json_schema": spec}
+
+
+def _schema_is_reliable(model_name: str, rules: ModelRules | None, schema: Any) -> bool:
+    """False (after one warning per model) when the schema uses keywords the model
+    handles unreliably in ``json_schema`` mode; those take the instruction path."""
+    avoid = rules.json_schema_avoid if rules is not None else ()
+    found = sorted(keyword for keyword in avoid if _uses_keyword(schema, keyword))
+    if not found:
+        return True
+    if model_name not in _warned_schema_fallback:
+        _warned_schema_fallback.add(model_name)
+        warn_at_user_code(
+            f"{model_name} is unreliable with {', '.join(found)} in response_format "
+            "json_schema: this schema is sent as an instruction with JSON mode instead "
+            "(the reply is validated against it either way)"
+        )
+    return False
+
+
+def _uses_keyword(schema: Any, keyword: str) -> bool:
+    if isinstance(schema, Mapping):
+        return keyword in schema or any(_uses_keyword(value, keyword) for value in schema.values())
+    if isinstance(schema, list):
+        return any(_uses_keyword(value, keyword) for value in schema)
+    return False
+
+
 def _tool_runnable(
     model: ChatKimi,
     target: OutputSchema,
     *,
     strict: bool | None,
     include_raw: bool,
+    force: str | None = None,
     **kwargs: Any,
 ) -> Runnable[LanguageModelInput, Any]:
     try:
@@ -632,7 +707,7 @@ def _tool_runnable(
     name = tool_name(tool)
     llm = model.bind_tools(
         [tool],
-        tool_choice=name,
+        tool_choice=force or name,
         ls_structured_output_format={
             "kwargs": {"method": "function_calling", "strict": strict},
             "schema": target.original,

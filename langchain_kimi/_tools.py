@@ -2,9 +2,10 @@
 
 Kimi takes OpenAI-style function tools plus its own built-in web search,
 ``{"type": "builtin_function", "function": {"name": "$web_search"}}``, which is
-passed through untouched. With thinking on, the service refuses a forced
-``tool_choice`` and the built-in web search; both are caught here, before a
-request is spent on them.
+passed through untouched. With thinking on, each model accepts only some
+``tool_choice`` values (``"auto"``/``"none"``; kimi-k3 also ``"required"``; a
+named tool never) and no built-in web search: the model's rules (see
+``_profiles``) say which, and both are caught here, before a request is spent.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from langchain_kimi._profiles import ModelRules
 
 ToolLike = Mapping[str, Any] | type | Callable[..., Any] | BaseTool
 
@@ -65,18 +68,46 @@ def format_tool_choice(
     return {"type": "function", "function": {"name": tool_choice}}
 
 
+def describe_tool_choice(choice: Any) -> str:
+    """A wire ``tool_choice`` as error messages name it."""
+    if isinstance(choice, Mapping):
+        name = choice.get("function", {}).get("name") if choice.get("type") == "function" else None
+        return f"{name!r} (a named tool)" if name else repr(dict(choice))
+    return repr(choice)
+
+
 def check_tools_allowed(
-    model: str, tools: Sequence[Mapping[str, Any]] | None, tool_choice: Any
+    model: str,
+    rules: ModelRules | None,
+    tools: Sequence[Mapping[str, Any]] | None,
+    tool_choice: Any,
+    *,
+    thinking: bool,
 ) -> None:
-    """Raise what the service would answer with a 400 for a thinking request."""
-    if tool_choice is not None and not (
-        isinstance(tool_choice, str) and tool_choice in _UNFORCED_CHOICES
-    ):
-        raise ValueError(
-            f"{model} is thinking, and Kimi refuses a forced tool_choice ({tool_choice!r}) "
-            "in thinking mode: use tool_choice='auto' (or 'none'), or pass thinking=False "
-            "(kimi-k2.5/k2.6) or a non-thinking model"
+    """Raise what the service would answer with a 400: a ``tool_choice`` or tool it refuses.
+
+    ``model`` is the name as the user wrote it (for the message); ``rules`` its
+    resolved rules, None for a model the client does not know (nothing is
+    checked: the service decides). Only thinking requests have limits.
+    """
+    if rules is None or not thinking:
+        return
+    if not rules.accepts_tool_choice(tool_choice, thinking=True):
+        accepted = "tool_choice=" + ", ".join(
+            repr(value) for value in sorted(rules.tool_choice_when_thinking)
         )
+        switch = (
+            "pass thinking=False"
+            if rules.thinking in ("default_on", "toggle")
+            else "use a model that can answer without thinking (kimi-k2.6 with thinking=False)"
+        )
+        raise ValueError(
+            f"{model} is thinking, and refuses the forced tool_choice "
+            f"{describe_tool_choice(tool_choice)} in thinking mode: it accepts {accepted}. "
+            f"Use one of those, or {switch} to force a tool"
+        )
+    if rules.web_search_when_thinking:
+        return
     for tool in tools or ():
         if tool.get("type") == "builtin_function":
             raise ValueError(

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import urlsplit
 
 import requests
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -40,7 +40,12 @@ from pydantic import (
 
 from langchain_kimi import _structured
 from langchain_kimi._payload import build_request_body
-from langchain_kimi._profiles import drop_fixed_params, find_model_spec, model_thinks
+from langchain_kimi._profiles import (
+    ModelRules,
+    closest_known_model,
+    resolve_model,
+    unknown_model_message,
+)
 from langchain_kimi._response import StreamParser, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
@@ -50,6 +55,7 @@ from langchain_kimi._transport import (
     RetryPolicy,
     SyncTransport,
 )
+from langchain_kimi._user_warnings import warn_at_user_code
 from langchain_kimi._version import __version__
 from langchain_kimi.errors import (
     KimiResponseError,
@@ -74,6 +80,12 @@ def _new_transport_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_new_transport_lock_in_child)
 TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 BASE_URL_ENV = "KIMI_BASE_URL"
+# Hosts of Moonshot's own API (international and China): base URLs elsewhere get
+# Ace Data Cloud's semantics unless api_flavor says otherwise.
+MOONSHOT_HOSTS = frozenset({"api.moonshot.ai", "api.moonshot.cn"})
+ApiFlavor = Literal["acedata", "moonshot"]
+# Model names already warned about as near misses of a known model (once per process).
+_warned_near_miss: set[str] = set()
 
 # Fields that go into the body under the same name when set.
 _BODY_FIELDS = (
@@ -111,18 +123,23 @@ class ChatKimi(BaseChatModel):
 
     Key init args — completion params:
         model: str
-            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
-            new models work without an upgrade.
+            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text,
+            sent as written: new models work without an upgrade. Known models
+            (``docs/models.md``) are recognised without case or a ``moonshotai/``
+            prefix, and get a ``profile`` and checks before sending.
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
-            on or off where the model allows it (kimi-k2.5, kimi-k2.6).
+            on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
+            A switch the model cannot honour raises ``ValueError``.
         reasoning_effort: str | None
-            kimi-k3's reasoning effort (``"max"``).
+            kimi-k3's reasoning effort (``"low"``, ``"high"``, ``"max"``).
         temperature, top_p, max_tokens, stop, n, presence_penalty,
         frequency_penalty, seed:
-            Sent only when set. For kimi-k2.5/k2.6 the sampling parameters are
-            fixed by the model: they are not sent, and a different value warns
-            once, naming the value the model uses.
+            Sent only when set. Where the model fixes sampling (kimi-k2.5,
+            kimi-k2.6, kimi-k2.7-code) those parameters are not sent, and a
+            different value warns once, naming the value the model uses.
+            ``max_tokens`` goes out under the field the model takes
+            (``max_completion_tokens`` for kimi-k3).
         model_kwargs: dict
             Any other body field Kimi accepts, passed through.
 
@@ -132,6 +149,8 @@ class ChatKimi(BaseChatModel):
         base_url: str
             Default ``https://api.acedata.cloud/kimi`` (env ``KIMI_BASE_URL``);
             ``https://api.moonshot.ai/v1`` talks to Moonshot directly.
+        api_flavor: "acedata" | "moonshot" | None
+            Which service ``base_url`` speaks for (default: from its host).
         timeout: float | None
             Read timeout in seconds (default 120): the longest silence allowed
             while waiting for or reading an answer.
@@ -200,7 +219,8 @@ class ChatKimi(BaseChatModel):
             model.with_structured_output(Joke).invoke("A joke about cats")
 
         Built on Kimi's JSON mode: the schema goes into a system instruction and
-        the reply is validated on arrival.
+        the reply is validated on arrival. On Moonshot's API,
+        ``method="json_schema"`` sends the schema as ``response_format`` instead.
 
     Token usage:
         .. code-block:: python
@@ -274,6 +294,13 @@ class ChatKimi(BaseChatModel):
     """Your own ``aiohttp.ClientSession`` for async calls, used as given and never
     closed by ChatKimi. It belongs to the event loop it was created in: use the
     model from that loop only."""
+    api_flavor: ApiFlavor | None = None
+    """Which service's request semantics ``base_url`` speaks: ``"moonshot"`` (Moonshot's
+    own API, which takes ``response_format`` of type ``json_schema``) or ``"acedata"``
+    (Ace Data Cloud, which documents only ``json_object``). None (the default) decides
+    from ``base_url``: ``api.moonshot.ai`` and ``api.moonshot.cn`` are Moonshot, any
+    other host is taken as Ace Data Cloud. Set it for a proxy or gateway in front of
+    Moonshot: ``ChatKimi(base_url="https://gateway.example/v1", api_flavor="moonshot")``."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -356,6 +383,17 @@ class ChatKimi(BaseChatModel):
             raise ValueError(f"must be a positive integer, got {value}")
         return value
 
+    @model_validator(mode="after")
+    def _check_against_the_model(self) -> Self:
+        """What is set on the model, checked against what the model takes, now.
+
+        Errors and warnings then point at the line that built the model, not at
+        the first call: a thinking switch or ``reasoning_effort`` the model
+        cannot honour raises; a fixed parameter set to another value warns once.
+        """
+        self._apply_model_rules(self._model_params())
+        return self
+
     # --- LangChain surface --------------------------------------------------
 
     @property
@@ -401,15 +439,20 @@ class ChatKimi(BaseChatModel):
         return params
 
     def _resolve_model_profile(self) -> ModelProfile | None:
-        spec = find_model_spec(self.model)
-        return spec.to_profile() if spec is not None else None
+        rules = resolve_model(self.model)
+        return rules.to_profile() if rules is not None else None
+
+    def _effective_api_flavor(self) -> ApiFlavor:
+        """``api_flavor``, or the one ``base_url``'s host implies."""
+        if self.api_flavor is not None:
+            return self.api_flavor
+        host = urlsplit(self.base_url).hostname or ""
+        return "moonshot" if host.lower() in MOONSHOT_HOSTS else "acedata"
 
     # --- request building ---------------------------------------------------
 
-    def _request_params(
-        self, stop: list[str] | None, stream: bool, kwargs: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], bool]:
-        """Everything to send besides the messages, and whether the call thinks."""
+    def _model_params(self) -> dict[str, Any]:
+        """The body fields set on the model itself (before call options)."""
         params: dict[str, Any] = {"model": self.model}
         for name in _BODY_FIELDS:
             value = getattr(self, name)
@@ -421,6 +464,13 @@ class ChatKimi(BaseChatModel):
             params["thinking"] = self.thinking
         if self.model_kwargs:
             params.update(self.model_kwargs)
+        return params
+
+    def _request_params(
+        self, stop: list[str] | None, stream: bool, kwargs: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], bool, ModelRules | None]:
+        """Everything to send besides the messages, whether the call thinks, the model's rules."""
+        params = self._model_params()
         for key, value in kwargs.items():
             if key not in _NOT_BODY_KWARGS and value is not None:
                 params[key] = value
@@ -435,28 +485,54 @@ class ChatKimi(BaseChatModel):
         max_tokens = params.get("max_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+        thinking_active, rules = self._apply_model_rules(params)
+        return params, thinking_active, rules
 
-        model = params["model"]
-        thinking = params.get("thinking")
-        if isinstance(thinking, dict):  # wire form passed through model_kwargs
-            thinking = thinking.get("type") != "disabled"
-        thinking_active = model_thinks(model, thinking)
-        for name, value, fixed in drop_fixed_params(params, model, thinking):
-            self._warn_fixed(model, name, value, fixed)
-        if thinking_active:
-            check_tools_allowed(model, params.get("tools"), params.get("tool_choice"))
-        return params, thinking_active
+    def _apply_model_rules(self, params: dict[str, Any]) -> tuple[bool, ModelRules | None]:
+        """Check ``params`` against the model's rules and adapt them, before anything is sent.
+
+        Raises ``ValueError`` for what the model refuses (a thinking switch it
+        cannot honour, a ``reasoning_effort`` outside its levels, a ``tool_choice``
+        or tool it refuses in its mode); removes the parameters it fixes (warning
+        once when the user's value differs); moves ``max_tokens`` to the field the
+        model takes. The model name itself is never changed. Returns whether the
+        request thinks, and the rules (None for a model the client does not know).
+        """
+        model = str(params["model"])
+        thinking = _thinking_switch(params.get("thinking"))
+        rules = resolve_model(model)
+        if rules is None:
+            self._warn_near_miss(model)
+            return bool(thinking), None
+        rules.check_thinking_switch(model, thinking)
+        rules.check_reasoning_effort(model, params.get("reasoning_effort"))
+        thinking_active = rules.thinks(thinking)
+        for name, fixed in rules.fixed_params(thinking).items():
+            if name in params:
+                self._warn_fixed(model, name, params.pop(name), fixed)
+        check_tools_allowed(
+            model, rules, params.get("tools"), params.get("tool_choice"), thinking=thinking_active
+        )
+        _move_output_limit(params, rules.max_tokens_field, model)
+        return thinking_active, rules
 
     def _warn_fixed(self, model: str, name: str, value: Any, fixed: float) -> None:
         if value == fixed or (model, name) in self._warned_fixed:
             return
         self._warned_fixed.add((model, name))
-        warnings.warn(
+        warn_at_user_code(
             f"{model} fixes {name} at {fixed} in this mode; the value {value!r} "
-            "is not sent (the service would refuse it)",
-            UserWarning,
-            stacklevel=5,
+            "is not sent (the service would refuse it)"
         )
+
+    @staticmethod
+    def _warn_near_miss(model: str) -> None:
+        if model in _warned_near_miss:
+            return
+        closest = closest_known_model(model)
+        if closest is not None:
+            _warned_near_miss.add(model)
+            warn_at_user_code(unknown_model_message(model, closest))
 
     def _encode(
         self,
@@ -465,8 +541,8 @@ class ChatKimi(BaseChatModel):
         stream: bool,
         kwargs: Mapping[str, Any],
     ) -> bytes:
-        params, thinking_active = self._request_params(stop, stream, kwargs)
-        body = build_request_body(messages, params, thinking_active=thinking_active)
+        params, thinking_active, rules = self._request_params(stop, stream, kwargs)
+        body = build_request_body(messages, params, thinking_active=thinking_active, rules=rules)
         for extra in (self.extra_body, kwargs.get("extra_body")):
             if extra:
                 body.update(extra)
@@ -672,10 +748,11 @@ class ChatKimi(BaseChatModel):
         """
         formatted = [format_tool(tool, strict=strict) for tool in tools]
         choice = format_tool_choice(tool_choice, formatted)
-        thinking = kwargs.get("thinking", self.thinking)
-        model = kwargs.get("model", self.model)
-        if model_thinks(model, thinking):
-            check_tools_allowed(model, formatted, choice)
+        thinking = _thinking_switch(kwargs.get("thinking", self.thinking))
+        model = str(kwargs.get("model", self.model))
+        rules = resolve_model(model)
+        if rules is not None:
+            check_tools_allowed(model, rules, formatted, choice, thinking=rules.thinks(thinking))
         if choice is not None:
             kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
@@ -731,6 +808,28 @@ class _StreamReader:
 
     def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
         return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
+
+
+def _thinking_switch(value: Any) -> bool | None:
+    """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
+    if isinstance(value, Mapping):
+        return value.get("type") != "disabled"
+    return None if value is None else bool(value)
+
+
+def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
+    """Send the user's ``max_tokens`` under the field the model takes (kimi-k3's is
+    ``max_completion_tokens``); refuse two different limits."""
+    if field == "max_tokens" or "max_tokens" not in params:
+        return
+    value = params.pop("max_tokens")
+    other = params.get(field)
+    if other is not None and other != value:
+        raise ValueError(
+            f"{model} takes its output limit as {field}, and max_tokens={value} and "
+            f"{field}={other} disagree: set only one"
+        )
+    params[field] = value
 
 
 def _decode_json(raw: bytes) -> Any:

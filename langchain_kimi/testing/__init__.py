@@ -21,13 +21,19 @@ Usage::
         assert server.request_count == 2
 
 Rules it enforces (each broken one answers like the real service; details in
-``langchain_kimi.testing._rules``): the bearer token (401 ``no_token`` /
-``invalid_token``); well-formed messages (roles, non-empty content, content
-parts, tool results answering an earlier call id, arguments as JSON strings);
-the reasoning replay rule for thinking requests (every assistant tool-call
-message carries ``reasoning_content``); kimi-k2.5/k2.6's fixed sampling
-parameters; ``tool_choice`` only ``"auto"``/``"none"`` and no ``$web_search``
-while thinking; ``response_format`` only ``text``/``json_object``.
+``langchain_kimi.testing._rules``, the models it serves in
+``langchain_kimi.testing._models``): the bearer token (401 ``no_token`` /
+``invalid_token``); the model name, matched exactly (another name, a vendor
+prefix or another case: 404 ``resource_not_found_error``); well-formed messages
+(roles, non-empty content, content parts, tool results answering an earlier
+call id, arguments as JSON strings); no images or video for text-only models
+and no public image URLs for kimi-k3; the reasoning replay rule for thinking
+requests (every assistant tool-call message carries ``reasoning_content``, and
+every assistant message for kimi-k3 and kimi-k2.7-code); the fixed sampling
+parameters of kimi-k2.5/k2.6/k2.7-code; ``tool_choice`` only ``"auto"``/``"none"``
+(kimi-k3: also ``"required"``) and no ``$web_search`` while thinking;
+``response_format`` only ``text``/``json_object``, and ``json_schema`` when
+playing Moonshot (``FakeKimiServer(flavor="moonshot")``).
 
 With pytest, the ``kimi_server`` and ``kimi_chat_model`` fixtures (from the
 plugin this package installs) set this up per test.

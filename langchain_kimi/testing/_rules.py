@@ -1,19 +1,27 @@
 """The service rules :class:`~langchain_kimi.testing.FakeKimiServer` enforces.
 
 Each rule answers a broken request the way the real services do, so a client
-bug shows up in tests as the same error a user would get in production.
-Checked in this order; the first violation wins:
+bug shows up in tests as the same error a user would get in production. What
+each model accepts comes from the simulator's own table,
+:mod:`langchain_kimi.testing._models`. Checked in this order; the first
+violation wins:
 
-1. Authentication (Ace Data Cloud body, always checked when the server has an
-   ``api_key``): no ``Authorization: Bearer <token>`` header, or an empty token
-   -> 401 ``no_token``; another token -> 401 ``invalid_token``.
+1. Authentication (always checked when the server has an ``api_key``): no
+   ``Authorization: Bearer <token>`` header, or an empty token -> 401
+   ``no_token``; another token -> 401 ``invalid_token`` (Ace Data Cloud's
+   body). Playing Moonshot: 401 ``{"error": {"message": "Incorrect API key
+   provided", "type": "incorrect_api_key_error"}}`` for both.
 2. The body must be a JSON object -> else 400 Ace ``bad_request``.
+3. ``model`` is a non-empty string (400), and a model the service serves,
+   matched exactly: another name, a vendor prefix (``moonshotai/kimi-k2.5``) or
+   another case (``Kimi-K2.5``) -> 404 ``{"error": {"message": "Not found the
+   model <name> or Permission denied", "type": "resource_not_found_error"}}``.
 
 Every rule below answers 400 with Moonshot's body
 ``{"error": {"message": ..., "type": "invalid_request_error"}}``:
 
-3. ``model`` is a non-empty string; ``messages`` a non-empty list.
-4. ``thinking``, when present, is ``{"type": "enabled" | "disabled"}``.
+4. ``messages`` is a non-empty list; ``thinking``, when present, is
+   ``{"type": "enabled" | "disabled"}``.
 5. Messages: the role is ``system``, ``user``, ``assistant`` or ``tool``.
    ``system``/``user`` content is a non-empty string, or a non-empty list of
    parts (``text`` with a string ``text``; ``image_url``/``video_url`` with a
@@ -22,25 +30,35 @@ Every rule below answers 400 with Moonshot's body
    each call has a string ``id``, ``type: "function"``, a ``function.name`` and
    ``function.arguments`` *as a JSON string*. ``tool`` needs a ``tool_call_id``
    naming a call of an earlier assistant message, and string content.
-6. The reasoning replay rule: when the request thinks, every assistant message
+6. Media: a text-only model (the kimi-k2 series) refuses image and video
+   parts; kimi-k3 refuses images by public ``http(s)`` URL (base64 data URLs
+   and ``ms://<file-id>`` are fine).
+7. The reasoning replay rule: when the request thinks, every assistant message
    with ``tool_calls`` carries ``reasoning_content`` (a string, ``""`` allowed):
    ``thinking is enabled but reasoning_content is missing in assistant tool
-   call message at index N``.
-7. ``kimi-k2.5``/``kimi-k2.6`` fixed sampling: ``temperature`` 1.0 when thinking
-   (0.6 when not), ``top_p`` 0.95, ``n`` 1, ``presence_penalty`` 0,
-   ``frequency_penalty`` 0. Absent or ``null`` is fine; any other value is refused.
-8. With thinking on, ``tool_choice`` is ``"auto"`` or ``"none"`` and the
-   ``$web_search`` builtin function is not offered.
-9. ``tools`` entries are ``function`` (with a name) or ``builtin_function``.
-10. ``response_format`` type is ``"text"`` or ``"json_object"``; JSON mode is not
-    combined with a ``partial`` assistant prefix.
+   call message at index N``. kimi-k3 and kimi-k2.7-code want it on *every*
+   assistant message of the history (a ``partial`` prefix excepted):
+   ``... missing in assistant message at index N``.
+8. Fixed sampling: ``kimi-k2.5``/``kimi-k2.6`` take ``temperature`` 1.0 when
+   thinking (0.6 when not), ``top_p`` 0.95, ``n`` 1, ``presence_penalty`` 0,
+   ``frequency_penalty`` 0; ``kimi-k2.7-code`` the thinking values. Absent or
+   ``null`` is fine; any other value is refused.
+9. With thinking on, ``tool_choice`` is ``"auto"`` or ``"none"`` (kimi-k2.6
+   refuses ``"required"``; kimi-k3 also accepts ``"required"``; a named tool is
+   always refused) and the ``$web_search`` builtin function is not offered.
+10. ``tools`` entries are ``function`` (with a name) or ``builtin_function``.
+11. ``response_format`` type is ``"text"`` or ``"json_object"``; playing
+    Moonshot also ``"json_schema"`` with ``json_schema: {"name": <string>,
+    "schema": <object>, "strict"?: <bool>}``. JSON modes are not combined with a
+    ``partial`` assistant prefix.
 
 Unknown top-level fields are accepted, as Ace's gateway passes them on.
 
-Which requests think: ``kimi-k2.5``/``kimi-k2.6`` unless ``thinking`` is
-disabled; ``kimi-k2-thinking*`` and ``kimi-k3*`` always; any other model only
-with ``{"type": "enabled"}``. A provider prefix (``moonshotai/kimi-k2.5``) is
-ignored.
+Which requests think: ``kimi-k2.5``, ``kimi-k2.6``, ``kimi-k3`` and
+``kimi-k2.8-preview`` unless ``thinking`` is disabled (whether kimi-k3 can stop
+thinking is disputed; the simulator lets it); ``kimi-k2-thinking*`` and
+``kimi-k2.7-code*`` always; the instruct and preview models never, whatever the
+switch says (they answer without reasoning).
 """
 
 from __future__ import annotations
@@ -48,49 +66,55 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
+from langchain_kimi.testing._models import ServedModel, not_found_message, served_model
 from langchain_kimi.testing._replies import Reply
 
+Flavor = Literal["acedata", "moonshot"]
+FLAVORS: tuple[Flavor, ...] = ("acedata", "moonshot")
+
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
-_THINKS_BY_DEFAULT = ("kimi-k2.5", "kimi-k2.6")
-_ALWAYS_THINKS = ("kimi-k2-thinking", "kimi-k3")
 _PART_TYPES = ("text", "image_url", "video_url")
-_RESPONSE_FORMATS = ("text", "json_object")
-
-
-def model_family(model: object) -> str:
-    """The model name without a provider prefix, lower-cased ("" if not a string)."""
-    if not isinstance(model, str):
-        return ""
-    return model.rsplit("/", 1)[-1].lower()
+_RESPONSE_FORMATS: dict[Flavor, tuple[str, ...]] = {
+    "acedata": ("text", "json_object"),
+    "moonshot": ("text", "json_object", "json_schema"),
+}
 
 
 def is_thinking(body: Mapping[str, Any]) -> bool:
     """Whether the service would think for this request (see the module docstring)."""
-    family = model_family(body.get("model"))
     thinking = body.get("thinking")
     mode = thinking.get("type") if isinstance(thinking, Mapping) else None
-    if family.startswith(_ALWAYS_THINKS):
+    model = served_model(body.get("model"))
+    if model is None:
+        return mode == "enabled"  # only reached with enforce_rules=False
+    if model.thinking == "always":
         return True
-    if family.startswith(_THINKS_BY_DEFAULT):
-        return mode != "disabled"
-    return mode == "enabled"
+    if model.thinking == "never":
+        return False
+    return mode != "disabled"
 
 
-def check_auth(authorization: str | None, api_key: str | None) -> Reply | None:
+def check_auth(
+    authorization: str | None, api_key: str | None, flavor: Flavor = "acedata"
+) -> Reply | None:
     """The 401 answer for a missing or wrong bearer token, or None when accepted."""
     if api_key is None:
         return None
     scheme, _, token = (authorization or "").strip().partition(" ")
     token = token.strip()
+    if token and scheme.lower() == "bearer" and token == api_key:
+        return None
+    if flavor == "moonshot":
+        return Reply.error(
+            401, "incorrect_api_key_error", "Incorrect API key provided", style="moonshot"
+        )
     if not token:
         return Reply.error(
             401, "no_token", "No token was provided: send 'Authorization: Bearer <token>'."
         )
-    if scheme.lower() != "bearer" or token != api_key:
-        return Reply.error(401, "invalid_token", "The specified token is invalid or wrong.")
-    return None
+    return Reply.error(401, "invalid_token", "The specified token is invalid or wrong.")
 
 
 def invalid_request(message: str) -> Reply:
@@ -98,18 +122,25 @@ def invalid_request(message: str) -> Reply:
     return Reply.error(400, "invalid_request_error", message, style="moonshot")
 
 
-def check_request(body: Any) -> Reply | None:
-    """The 400 answer for the first rule the request body breaks, or None."""
+def check_request(body: Any, flavor: Flavor = "acedata") -> Reply | None:
+    """The 400 (or 404) answer for the first rule the request body breaks, or None."""
     if not isinstance(body, Mapping):
         return Reply.error(400, "bad_request", "The request body must be a JSON object.")
-    problem = _find_problem(body)
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        return invalid_request("model is required and must be a non-empty string")
+    model = served_model(name)
+    if model is None:
+        return Reply.error(
+            404, "resource_not_found_error", not_found_message(name), style="moonshot"
+        )
+    problem = _find_problem(body, name, model, flavor)
     return invalid_request(problem) if problem is not None else None
 
 
-def _find_problem(body: Mapping[str, Any]) -> str | None:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        return "model is required and must be a non-empty string"
+def _find_problem(
+    body: Mapping[str, Any], name: str, model: ServedModel, flavor: Flavor
+) -> str | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages is required and must be a non-empty list"
@@ -119,17 +150,20 @@ def _find_problem(body: Mapping[str, Any]) -> str | None:
             return 'thinking must be {"type": "enabled"} or {"type": "disabled"}'
     thinking_on = is_thinking(body)
     return (
-        _check_messages(messages, thinking_on)
-        or _check_fixed_sampling(body, thinking_on)
-        or _check_tools(body, thinking_on)
-        or _check_response_format(body, messages)
+        _check_messages(messages, thinking_on, name, model)
+        or _check_fixed_sampling(body, thinking_on, name, model)
+        or _check_tools(body, thinking_on, model)
+        or _check_response_format(body, messages, flavor)
     )
 
 
-def _check_messages(messages: list[Any], thinking_on: bool) -> str | None:
+def _check_messages(
+    messages: list[Any], thinking_on: bool, name: str, model: ServedModel
+) -> str | None:
     # Ids of tool calls made so far: a tool message may only answer one of them,
     # since the service pairs results with calls by id.
     call_ids: set[str] = set()
+    last = len(messages) - 1
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, Mapping):
@@ -139,19 +173,57 @@ def _check_messages(messages: list[Any], thinking_on: bool) -> str | None:
             return f"{where}.role {role!r} is not one of system, user, assistant, tool"
         if role in ("system", "user"):
             problem = _check_content(where, message.get("content"))
+            if problem is None and role == "user":
+                problem = _check_media(where, message.get("content"), name, model)
         elif role == "assistant":
             problem = _check_assistant(where, message, call_ids)
-            if problem is None and message.get("tool_calls") and thinking_on:
-                reasoning = message.get("reasoning_content")
-                if not isinstance(reasoning, str):
-                    return (
-                        "thinking is enabled but reasoning_content is missing in assistant "
-                        f"tool call message at index {index}"
-                    )
+            if problem is None and thinking_on:
+                problem = _check_replayed_reasoning(
+                    message, index, every_turn=model.replay_every_turn, is_last=index == last
+                )
         else:
             problem = _check_tool_message(where, message, call_ids)
         if problem is not None:
             return problem
+    return None
+
+
+def _check_replayed_reasoning(
+    message: Mapping[str, Any], index: int, *, every_turn: bool, is_last: bool
+) -> str | None:
+    if isinstance(message.get("reasoning_content"), str):
+        return None
+    if message.get("tool_calls"):
+        return (
+            "thinking is enabled but reasoning_content is missing in assistant "
+            f"tool call message at index {index}"
+        )
+    prefix = is_last and message.get("partial") is True
+    if every_turn and not prefix:
+        return (
+            "thinking is enabled but reasoning_content is missing in assistant "
+            f"message at index {index}: this model needs the reasoning_content of every "
+            "historical assistant message kept as-is"
+        )
+    return None
+
+
+def _check_media(where: str, content: Any, name: str, model: ServedModel) -> str | None:
+    if not isinstance(content, list):
+        return None
+    for part_index, part in enumerate(content):
+        kind = part.get("type")
+        if kind == "image_url" and not model.images:
+            return f"{where}.content[{part_index}]: model {name} does not support image input"
+        if kind == "video_url" and not model.videos:
+            return f"{where}.content[{part_index}]: model {name} does not support video input"
+        if kind == "image_url" and not model.public_image_urls:
+            url = part["image_url"]["url"]
+            if url.lower().startswith(("http://", "https://")):
+                return (
+                    f"{where}.content[{part_index}]: model {name} does not accept image URLs; "
+                    "send the image as base64 or as ms://<file-id>"
+                )
     return None
 
 
@@ -252,40 +324,31 @@ def _check_tool_message(where: str, message: Mapping[str, Any], call_ids: set[st
     return None
 
 
-def _fixed_sampling(thinking_on: bool) -> dict[str, float]:
-    return {
-        "temperature": 1.0 if thinking_on else 0.6,
-        "top_p": 0.95,
-        "n": 1,
-        "presence_penalty": 0,
-        "frequency_penalty": 0,
-    }
-
-
-def _check_fixed_sampling(body: Mapping[str, Any], thinking_on: bool) -> str | None:
-    family = model_family(body.get("model"))
-    if not family.startswith(_THINKS_BY_DEFAULT):
-        return None
-    for name, allowed in _fixed_sampling(thinking_on).items():
-        value = body.get(name)
+def _check_fixed_sampling(
+    body: Mapping[str, Any], thinking_on: bool, name: str, model: ServedModel
+) -> str | None:
+    fixed = model.sampling_when_thinking if thinking_on else model.sampling_when_instant
+    for parameter, allowed in fixed.items():
+        value = body.get(parameter)
         if value is None:
             continue
         is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not is_number or not math.isclose(value, allowed, abs_tol=1e-9):
             mode = "enabled" if thinking_on else "disabled"
             return (
-                f"invalid {name}: only {allowed} is allowed for {family} "
+                f"invalid {parameter}: only {allowed} is allowed for {name} "
                 f"when thinking is {mode} (got {value!r})"
             )
     return None
 
 
-def _check_tools(body: Mapping[str, Any], thinking_on: bool) -> str | None:
+def _check_tools(body: Mapping[str, Any], thinking_on: bool, model: ServedModel) -> str | None:
     tool_choice = body.get("tool_choice")
-    if thinking_on and tool_choice is not None and tool_choice not in ("auto", "none"):
+    accepted = model.tool_choice_while_thinking
+    if thinking_on and tool_choice is not None and tool_choice not in accepted:
         return (
             f"tool_choice {json.dumps(tool_choice)} is incompatible with thinking enabled: "
-            'only "auto" and "none" are allowed'
+            f"only {', '.join(json.dumps(value) for value in accepted)} are allowed"
         )
     tools = body.get("tools")
     if tools is None:
@@ -297,26 +360,49 @@ def _check_tools(body: Mapping[str, Any], thinking_on: bool) -> str | None:
         if not isinstance(tool, Mapping):
             return f"{where} must be an object"
         function = tool.get("function")
-        name = function.get("name") if isinstance(function, Mapping) else None
+        tool_name = function.get("name") if isinstance(function, Mapping) else None
         if tool.get("type") == "function":
-            if not isinstance(name, str) or not name:
+            if not isinstance(tool_name, str) or not tool_name:
                 return f"{where}.function.name must be a non-empty string"
         elif tool.get("type") == "builtin_function":
-            if name == "$web_search" and thinking_on:
+            if tool_name == "$web_search" and thinking_on:
                 return "the $web_search builtin function is not supported when thinking is enabled"
         else:
             return f'{where}.type must be "function" or "builtin_function"'
     return None
 
 
-def _check_response_format(body: Mapping[str, Any], messages: list[Any]) -> str | None:
+def _check_response_format(
+    body: Mapping[str, Any], messages: list[Any], flavor: Flavor
+) -> str | None:
     response_format = body.get("response_format")
     if response_format is None:
         return None
     kind = response_format.get("type") if isinstance(response_format, Mapping) else None
-    if kind not in _RESPONSE_FORMATS:
-        return f'invalid response_format type {kind!r}: only "text" and "json_object" are supported'
+    accepted = _RESPONSE_FORMATS[flavor]
+    if kind not in accepted:
+        return (
+            f"invalid response_format type {kind!r}: only "
+            f"{', '.join(json.dumps(value) for value in accepted)} are supported"
+        )
+    if kind == "json_schema":
+        problem = _check_json_schema_format(response_format.get("json_schema"))
+        if problem is not None:
+            return problem
     last = messages[-1]
-    if kind == "json_object" and isinstance(last, Mapping) and last.get("partial") is True:
-        return "partial mode cannot be combined with response_format json_object"
+    if kind != "text" and isinstance(last, Mapping) and last.get("partial") is True:
+        return f"partial mode cannot be combined with response_format {kind}"
+    return None
+
+
+def _check_json_schema_format(spec: Any) -> str | None:
+    if not isinstance(spec, Mapping):
+        return "response_format.json_schema must be an object"
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        return "response_format.json_schema.name must be a non-empty string"
+    if not isinstance(spec.get("schema"), Mapping):
+        return "response_format.json_schema.schema must be a JSON schema object"
+    if "strict" in spec and not isinstance(spec["strict"], bool):
+        return "response_format.json_schema.strict must be a boolean"
     return None

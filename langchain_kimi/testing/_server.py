@@ -64,7 +64,7 @@ from langchain_kimi.testing._render import (
     stream_events,
 )
 from langchain_kimi.testing._replies import Reply
-from langchain_kimi.testing._rules import check_auth, check_request, is_thinking
+from langchain_kimi.testing._rules import FLAVORS, Flavor, check_auth, check_request, is_thinking
 
 Responder = Callable[[dict[str, Any]], Reply | None]
 
@@ -105,7 +105,7 @@ class RecordedRequest:
 
 
 class FakeKimiServer:
-    """A Kimi chat completions server on 127.0.0.1, run in a background thread.
+    """A Kimi chat completions server (on 127.0.0.1 by default), run in a background thread.
 
     Args:
         api_key: the bearer token it accepts; ``None`` accepts any request
@@ -114,10 +114,16 @@ class FakeKimiServer:
         latency: seconds waited before every answer (settable later).
         enforce_rules: check requests against the service's rules; ``False``
             answers anything (auth is still checked when ``api_key`` is set).
-        path_prefix: the base URL's path (``"/v1"`` to look like Moonshot).
         host: the address to listen on (default ``127.0.0.1``); ``0.0.0.0`` or
             ``::`` listen on every interface, and ``base_url`` then names the
             loopback address.
+        flavor: which service to play: ``"acedata"`` (default: Ace Data Cloud's
+            401 bodies, ``response_format`` only ``text``/``json_object``) or
+            ``"moonshot"`` (Moonshot's 401 body, ``json_schema`` accepted too).
+            A client must be told which it talks to: ``base_url`` is loopback
+            here (``ChatKimi(..., api_flavor="moonshot")``).
+        path_prefix: the base URL's path; default ``"/kimi"`` (Ace Data Cloud's),
+            ``"/v1"`` when playing Moonshot.
         tls: a server-side ``ssl.SSLContext`` to serve HTTPS instead of HTTP
             (``base_url`` then starts with ``https://``); the client must trust
             its certificate, for example through ``SSL_CERT_FILE``.
@@ -140,10 +146,16 @@ class FakeKimiServer:
         port: int = 0,
         latency: float = 0.0,
         enforce_rules: bool = True,
-        path_prefix: str = "/kimi",
+        flavor: Flavor = "acedata",
+        path_prefix: str | None = None,
         tls: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
     ) -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"flavor must be one of {FLAVORS}, got {flavor!r}")
+        if path_prefix is None:
+            path_prefix = "/v1" if flavor == "moonshot" else "/kimi"
+        self.flavor: Flavor = flavor
         self.api_key = api_key
         self.host = host
         self.tls = tls
@@ -372,9 +384,9 @@ class FakeKimiServer:
             return Reply.error(404, "api_not_implemented", message), {}
         if method != "POST":
             return Reply.error(405, "method_not_allowed", f"{method} is not allowed here."), {}
-        rejection = check_auth(headers.get("authorization"), self.api_key)
+        rejection = check_auth(headers.get("authorization"), self.api_key, self.flavor)
         if rejection is None and self.enforce_rules:
-            rejection = check_request(body)
+            rejection = check_request(body, self.flavor)
         if rejection is not None:
             return rejection, {}
         request = body if isinstance(body, dict) else {}

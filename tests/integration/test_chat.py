@@ -164,9 +164,9 @@ def test_multi_turn_with_system_prompt_replays_history(server: FakeKimiServer) -
 def test_the_seed_example_is_accepted(server: FakeKimiServer) -> None:
     # The seed's example: kimi-k2.5, max_tokens=1024, temperature=0.7, a Chinese
     # question. The simulator, like Moonshot, refuses temperature 0.7 on k2.5.
-    model = make(server, model="kimi-k2.5", max_tokens=1024, temperature=0.7)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        model = make(server, model="kimi-k2.5", max_tokens=1024, temperature=0.7)
         message = model.invoke([HumanMessage("你好，请介绍一下你自己")])
     assert message.content == "Echo: 你好，请介绍一下你自己"
     assert server.requests[0].body == {

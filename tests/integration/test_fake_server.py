@@ -205,10 +205,14 @@ def test_replay_rule_rejects_tool_call_without_reasoning(server: FakeKimiServer)
         (..., "kimi-k2-thinking-turbo", None, 400),
         (..., "kimi-k2-thinking", {"type": "disabled"}, 400),  # always thinks
         (..., "kimi-k3", None, 400),
-        (..., "moonshotai/kimi-k2.5", None, 400),
+        (..., "kimi-k2.7-code", {"type": "disabled"}, 400),  # always thinks
         (..., "kimi-k2.5", {"type": "disabled"}, 200),
         (..., INSTRUCT, None, 200),
-        (..., INSTRUCT, {"type": "enabled"}, 400),
+        # A model that does not think ignores the switch: no reasoning, no rule.
+        (..., INSTRUCT, {"type": "enabled"}, 200),
+        # Names the service does not serve are not found, before any other rule.
+        (..., "moonshotai/kimi-k2.5", None, 404),
+        (..., "Kimi-K2.5", None, 404),
     ],
 )
 def test_replay_rule_applies_only_when_thinking(
@@ -371,6 +375,9 @@ def test_valid_multimodal_and_tool_history_is_accepted(server: FakeKimiServer) -
         {"role": "tool", "tool_call_id": "call_1", "content": ""},
     )
     payload.update(response_format={"type": "json_object"}, unknown_field={"kept": True})
+    # An image needs a model that reads images (the instruct model is text-only).
+    assert post(server, payload).status_code == 400
+    payload.update(model="kimi-k2.5", thinking={"type": "disabled"})
     assert post(server, payload).status_code == 200
 
 
@@ -1013,3 +1020,112 @@ def test_plugin_fixtures(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPa
         "-p", "langchain_kimi.testing.pytest_plugin", "-p", "no:cacheprovider"
     )
     result.assert_outcomes(passed=2)
+
+
+# -- the models it serves, and the Moonshot flavour ---------------------------------------
+
+_TOOL = {"type": "function", "function": {"name": "weather"}}
+
+
+@pytest.mark.parametrize(
+    "name", ["kimi-k9", "moonshotai/kimi-k2.5", "Kimi-K2.5", "kimi-k2.5-20260115", "gpt-4o"]
+)
+def test_a_model_it_does_not_serve_is_not_found(server: FakeKimiServer, name: str) -> None:
+    response = post(server, chat(name))
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {
+            "message": f"Not found the model {name} or Permission denied",
+            "type": "resource_not_found_error",
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kimi-k2.5",
+        "kimi-k2.6",
+        "kimi-k2.7-code",
+        "kimi-k2.7-code-highspeed",
+        "kimi-k3",
+        "kimi-k2.8-preview",
+        "kimi-k2-thinking",
+        "kimi-k2-thinking-turbo",
+        "kimi-k2-instruct-0905",
+        "kimi-k2-0905-preview",
+        "kimi-k2-turbo-preview",
+        "kimi-k2-0711-preview",
+    ],
+)
+def test_every_catalogue_model_is_served(server: FakeKimiServer, name: str) -> None:
+    assert post(server, chat(name)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("model", "extra", "status"),
+    [
+        ("kimi-k2.7-code", {"temperature": 0.2}, 400),  # fixed sampling, always thinking
+        ("kimi-k2.7-code", {"temperature": 1.0, "top_p": 0.95}, 200),
+        ("kimi-k2.7-code-highspeed", {"temperature": 0.2}, 200),  # not on the fixed list
+        ("kimi-k2.6", {"thinking": {"type": "disabled"}, "temperature": 0.6}, 200),
+        ("kimi-k3", {"temperature": 0.2}, 200),  # disputed: not enforced
+        ("kimi-k3", {"tool_choice": "required", "tools": [_TOOL]}, 200),
+        (
+            "kimi-k3",
+            {
+                "tool_choice": {"type": "function", "function": {"name": "weather"}},
+                "tools": [_TOOL],
+            },
+            400,
+        ),
+        ("kimi-k2.6", {"tool_choice": "required", "tools": [_TOOL]}, 400),
+        (
+            "kimi-k2.6",
+            {"tool_choice": "required", "tools": [_TOOL], "thinking": {"type": "disabled"}},
+            200,
+        ),
+    ],
+)
+def test_per_model_rules(
+    server: FakeKimiServer, model: str, extra: dict[str, Any], status: int
+) -> None:
+    response = post(server, chat(model, **extra))
+    assert response.status_code == status, response.text
+
+
+SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "Movie", "schema": {"type": "object"}, "strict": True},
+}
+
+
+def test_json_schema_is_accepted_only_when_playing_moonshot(server: FakeKimiServer) -> None:
+    refused = post(server, chat(response_format=SCHEMA_FORMAT))
+    assert refused.status_code == 400 and "json_schema" in refused.text
+    with FakeKimiServer(api_key=KEY, flavor="moonshot") as moonshot:
+        assert moonshot.base_url.endswith("/v1")
+        assert post(moonshot, chat(response_format=SCHEMA_FORMAT)).status_code == 200
+        for broken in (
+            {"type": "json_schema"},
+            {"type": "json_schema", "json_schema": {"schema": {}}},
+            {"type": "json_schema", "json_schema": {"name": "M", "schema": "{}"}},
+            {"type": "json_schema", "json_schema": {"name": "M", "schema": {}, "strict": "y"}},
+        ):
+            response = post(moonshot, chat(response_format=broken))
+            assert response.status_code == 400 and "json_schema" in response.text
+
+
+def test_moonshot_flavour_answers_401_with_moonshots_body() -> None:
+    with FakeKimiServer(api_key=KEY, flavor="moonshot") as moonshot:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            response = post(moonshot, chat(), headers=headers)
+            assert response.status_code == 401
+            assert response.json() == {
+                "error": {
+                    "message": "Incorrect API key provided",
+                    "type": "incorrect_api_key_error",
+                }
+            }
+    with pytest.raises(ValueError, match="flavor"):
+        FakeKimiServer(flavor="openai")  # type: ignore[arg-type]

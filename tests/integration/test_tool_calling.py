@@ -340,12 +340,25 @@ async def test_reasoning_goes_back_from_kwargs_from_v1_blocks_or_as_placeholder(
 # --- tool_choice and the built-in web search ------------------------------------------
 
 
+NAMED_TOOL = {"type": "function", "function": {"name": "get_weather"}}
+
+
 @pytest.mark.parametrize(
-    ("model_name", "choice"),
-    [("kimi-k2.5", "get_weather"), ("kimi-k2-thinking", "required"), ("kimi-k3", "any")],
+    ("model_name", "choice", "call_choice"),
+    [
+        ("kimi-k2.5", "get_weather", "required"),
+        ("kimi-k2-thinking", "required", "required"),
+        ("kimi-k2.6", "any", "required"),
+        # kimi-k3 takes "required" while thinking, but not a named tool.
+        ("kimi-k3", "get_weather", NAMED_TOOL),
+    ],
 )
 async def test_forced_tool_choice_on_a_thinking_model_fails_before_any_request(
-    kimi_server: FakeKimiServer, make_model: MakeModel, model_name: str, choice: str
+    kimi_server: FakeKimiServer,
+    make_model: MakeModel,
+    model_name: str,
+    choice: str,
+    call_choice: Any,
 ) -> None:
     model = make_model(model=model_name)
     with pytest.raises(ValueError, match="tool_choice='auto'"):
@@ -356,7 +369,7 @@ async def test_forced_tool_choice_on_a_thinking_model_fails_before_any_request(
     bound = model.bind_tools([get_weather])
     for mode in MODES:
         with pytest.raises(ValueError, match="forced tool_choice"):
-            await call(bound.bind(tool_choice="required"), mode, "Weather?")
+            await call(bound.bind(tool_choice=call_choice), mode, "Weather?")
     assert kimi_server.request_count == 0
 
 

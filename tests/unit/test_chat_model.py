@@ -31,9 +31,10 @@ def test_unset_parameters_are_never_sent() -> None:
 
 
 def test_seed_example_drops_the_fixed_temperature_with_one_warning() -> None:
-    model = ChatKimi(model="kimi-k2.5", max_tokens=1024, temperature=0.7, api_key=SECRET)
+    # The warning comes when the model is built (pointing at that line), not per call.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        model = ChatKimi(model="kimi-k2.5", max_tokens=1024, temperature=0.7, api_key=SECRET)
         sent = model._encode([HumanMessage("你好，请介绍一下你自己")], None, False, {})
         model._encode([HumanMessage("again")], None, False, {})
     assert json.loads(sent) == {
@@ -80,9 +81,9 @@ def test_other_models_send_what_the_user_set() -> None:
 
 
 def test_call_kwargs_override_fields_and_streams_ask_for_usage() -> None:
-    model = ChatKimi(model="kimi-k3", api_key=SECRET, max_tokens=10, reasoning_effort="max")
-    sent = body(model, stream=True, stop=["x"], max_tokens=20)
-    assert sent["max_tokens"] == 20 and sent["stop"] == ["x"] and sent["reasoning_effort"] == "max"
+    model = ChatKimi(model="kimi-k2.6", api_key=SECRET, max_tokens=10, seed=1)
+    sent = body(model, stream=True, stop=["x"], max_tokens=20, seed=2)
+    assert sent["max_tokens"] == 20 and sent["stop"] == ["x"] and sent["seed"] == 2
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     assert "stream_options" not in body(ChatKimi(api_key=SECRET, stream_usage=False), stream=True)
 

@@ -234,6 +234,7 @@ def tool_answer(name: str, args: dict[str, Any]) -> AIMessage:
 def _fresh_fallback_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     # The function_calling fallback warns once per process; each test starts fresh.
     monkeypatch.setattr(_structured, "_warned_fallback", set())
+    monkeypatch.setattr(_structured, "_warned_schema_fallback", set())
 
 
 def system_text(body: dict[str, Any]) -> str:
@@ -515,8 +516,10 @@ def test_function_calling_on_a_thinking_model_warns_once_and_uses_json_mode() ->
     assert "JSON schema" in system_text(body)
 
 
-@pytest.mark.parametrize("model_name", ["kimi-k2-thinking", "kimi-k3", "kimi-k2.6"])
-def test_every_thinking_model_falls_back(model_name: str) -> None:
+@pytest.mark.parametrize(
+    "model_name", ["kimi-k2-thinking", "kimi-k2.6", "kimi-k2.7-code", "kimi-k2.8-preview"]
+)
+def test_every_thinking_model_that_refuses_required_falls_back(model_name: str) -> None:
     model = scripted(answer(JOKE_TEXT), model=model_name)
     with pytest.warns(UserWarning, match=model_name):
         model.with_structured_output(JokeDict, method="function_calling").invoke("joke")
@@ -881,3 +884,104 @@ def test_typeddicts_with_not_required_keys_work_for_every_method() -> None:
     called = model.with_structured_output(Film, method="function_calling").invoke("x")
     assert called == {"title": "Up"}
     assert model.bodies[-1]["tools"][0]["function"]["name"] == "Film"
+
+
+# --- json_schema on Moonshot's API, function_calling on kimi-k3 -----------------------------
+
+
+# A JSON schema with $ref (a hand-written one: LangChain inlines a Pydantic class's refs).
+FILM_SCHEMA: dict[str, Any] = {
+    "title": "Film",
+    "type": "object",
+    "properties": {"title": {"type": "string"}, "lead": {"$ref": "#/$defs/Person"}},
+    "required": ["title", "lead"],
+    "$defs": {"Person": {"type": "object", "properties": {"name": {"type": "string"}}}},
+}
+FILM = {"title": "Heat", "lead": {"name": "Al Pacino"}}
+
+
+@pytest.mark.parametrize(
+    ("settings", "flavor"),
+    [
+        ({}, "acedata"),
+        ({"base_url": "https://api.moonshot.ai/v1"}, "moonshot"),
+        ({"base_url": "https://API.moonshot.cn/v1/"}, "moonshot"),
+        ({"base_url": "https://gateway.example/v1", "api_flavor": "moonshot"}, "moonshot"),
+        ({"base_url": "https://api.moonshot.ai/v1", "api_flavor": "acedata"}, "acedata"),
+    ],
+)
+def test_the_api_flavor_comes_from_the_host_unless_set(
+    settings: dict[str, Any], flavor: str
+) -> None:
+    assert ChatKimi(api_key="t", **settings)._effective_api_flavor() == flavor
+
+
+@pytest.mark.parametrize("strict", [None, True, False])
+def test_json_schema_on_moonshot_sends_the_schema_in_response_format(strict: bool | None) -> None:
+    model = scripted(answer(JOKE_TEXT), api_flavor="moonshot")
+    result = model.with_structured_output(Joke, method="json_schema", strict=strict).invoke("joke")
+    assert result == Joke(**JOKE)  # still validated on arrival
+    body = model.bodies[-1]
+    expected: dict[str, Any] = {"name": "Joke", "schema": convert_to_json_schema(Joke)}
+    if strict is not None:
+        expected["strict"] = strict
+    assert body["response_format"] == {"type": "json_schema", "json_schema": expected}
+    assert body["messages"] == [{"role": "user", "content": "joke"}]  # no instruction
+
+
+def test_json_schema_on_moonshot_still_refuses_a_reply_that_does_not_match() -> None:
+    model = scripted(answer('{"setup": "only half"}'), api_flavor="moonshot")
+    with pytest.raises(OutputParserException, match="does not match"):
+        model.with_structured_output(Joke, method="json_schema").invoke("joke")
+
+
+def test_json_mode_on_moonshot_is_unchanged() -> None:
+    model = scripted(answer(JOKE_TEXT), api_flavor="moonshot")
+    model.with_structured_output(Joke).invoke("joke")
+    assert model.bodies[-1]["response_format"] == {"type": "json_object"}
+
+
+def test_kimi_k26_takes_ref_and_oneof_schemas_as_an_instruction_with_one_warning() -> None:
+    film = json.dumps(FILM)
+    model = scripted(
+        answer(film), answer(JOKE_TEXT), answer(film), model="kimi-k2.6", api_flavor="moonshot"
+    )
+    one_of = {
+        "type": "object",
+        "properties": {"v": {"oneOf": [{"type": "string"}, {"type": "integer"}]}},
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        runnable = model.with_structured_output(FILM_SCHEMA, method="json_schema")
+        model.with_structured_output(FILM_SCHEMA, method="json_schema")
+    assert len(caught) == 1 and caught[0].filename == __file__
+    assert "kimi-k2.6" in str(caught[0].message) and "$ref" in str(caught[0].message)
+    assert runnable.invoke("Heat?") == FILM
+    body = model.bodies[-1]
+    assert body["response_format"] == {"type": "json_object"}
+    assert "JSON schema" in system_text(body)
+    # A flat schema goes in response_format on kimi-k2.6 too; oneOf does not.
+    model.with_structured_output(Joke, method="json_schema").invoke("joke")
+    assert model.bodies[-1]["response_format"]["type"] == "json_schema"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.with_structured_output(one_of, method="json_schema").invoke("v?")
+    assert model.bodies[-1]["response_format"] == {"type": "json_object"}
+    # Other models take $ref as it is.
+    k3 = scripted(answer(film), model="kimi-k3", api_flavor="moonshot")
+    assert k3.with_structured_output(FILM_SCHEMA, method="json_schema").invoke("Heat?") == FILM
+    assert k3.bodies[-1]["response_format"]["json_schema"] == {
+        "name": "Film",
+        "schema": FILM_SCHEMA,
+    }
+
+
+def test_function_calling_on_kimi_k3_forces_the_one_tool_with_required() -> None:
+    model = scripted(tool_answer("Joke", JOKE), model="kimi-k3")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback
+        result = model.with_structured_output(Joke, method="function_calling").invoke("joke")
+    assert result == Joke(**JOKE)
+    body = model.bodies[-1]
+    assert body["tool_choice"] == "required"
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["Joke"]
