@@ -111,14 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not check requests against the service's rules (auth is still checked)",
     )
     parser.add_argument(
-        "--path-prefix",
-        default="/kimi",
-        metavar="PATH",
-        help="the base URL's path (default: /kimi; /v1 looks like Moonshot)",
+        "--flavor",
+        choices=("acedata", "moonshot"),
+        default="acedata",
+        help="which service to play: acedata (default) or moonshot (its error bodies, "
+        "json_schema response formats, /v1 path)",
     )
     parser.add_argument(
-        "--replies", metavar="FILE", help="answer from this JSON or YAML script"
+        "--path-prefix",
+        metavar="PATH",
+        help="the base URL's path (default: /kimi, or /v1 with --flavor moonshot)",
     )
+    parser.add_argument("--replies", metavar="FILE", help="answer from this JSON or YAML script")
     parser.add_argument(
         "--exhausted",
         choices=EXHAUSTED_CHOICES,
@@ -226,6 +230,7 @@ def build_server(args: argparse.Namespace, script: Script | None) -> FakeKimiSer
         port=args.port,
         latency=args.latency,
         enforce_rules=not args.no_rules,
+        flavor=args.flavor,
         path_prefix=args.path_prefix,
         host=args.host,
     )

@@ -222,6 +222,32 @@ def test_parsed_options_build_the_server() -> None:
         True,
         None,
     )
+    assert defaults.flavor == "acedata"
+
+
+def test_the_moonshot_flavor_serves_under_v1_and_takes_json_schema() -> None:
+    url, stop, thread, status = serve_in_thread("--port", "0", "--flavor", "moonshot")
+    try:
+        assert url.endswith("/v1")
+        body = {
+            "model": "kimi-k2.6",
+            "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "a", "schema": {"type": "object"}},
+            },
+        }
+        response = requests.post(
+            f"{url}/chat/completions",
+            json=body,
+            headers={"Authorization": "Bearer x"},
+            timeout=WATCHDOG,
+        )
+        assert response.status_code == 200, response.text
+    finally:
+        stop.set()
+        thread.join(WATCHDOG)
+    assert status == [0]
 
 
 def test_exhausted_error_without_a_script_answers_500() -> None:
