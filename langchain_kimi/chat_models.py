@@ -248,30 +248,44 @@ class ChatKimi(BaseChatModel):
     )
     """Base URL; requests go to ``{base_url}/chat/completions``."""
     timeout: float | None = 120.0
-    """Read timeout in seconds (None waits forever)."""
+    """Read timeout in seconds: the longest silence allowed while waiting for the
+    answer or between its pieces (None waits forever). Not retried."""
     connect_timeout: float | None = 10.0
-    """Connect timeout in seconds."""
+    """Connect timeout in seconds (None waits forever). Retried."""
     max_retries: int = 2
     """Retries after connection failures and 408/429/5xx answers; 0 disables."""
     temperature: float | None = None
+    """Sampling temperature. Sent only when set; a model that fixes it (see the
+    models page) does not get it, and a different value warns once."""
     top_p: float | None = None
+    """Nucleus sampling. Sent only when set; fixed by some models, like ``temperature``."""
     max_tokens: int | None = None
     """Output limit. Thinking models count reasoning against it: give them 16K+."""
     stop: list[str] | str | None = Field(
         default=None, validation_alias=AliasChoices("stop", "stop_sequences")
     )
+    """Stop sequences (alias ``stop_sequences``): generation ends before any of them."""
     n: int | None = None
+    """Answers to generate per request (``invoke`` returns the first; ``generate``
+    returns all). Cannot be streamed; fixed at 1 by some models."""
     presence_penalty: float | None = None
+    """Presence penalty. Sent only when set; fixed by some models."""
     frequency_penalty: float | None = None
+    """Frequency penalty. Sent only when set; fixed by some models."""
     seed: int | None = None
+    """Seed for sampling, sent only when set."""
     thinking: bool | None = None
     """None: the model's default; True/False: ``{"type": "enabled"/"disabled"}``."""
     reasoning_effort: str | None = None
+    """How hard the model reasons, where it documents levels (kimi-k3: ``"low"``,
+    ``"high"``, ``"max"``). Another value, or any value for a known model without
+    levels, is refused before sending; an unknown model gets it as given."""
     stream_usage: bool = True
     """Ask for token usage at the end of streams."""
     streaming: bool = False
     """Stream under the hood even for ``invoke`` (callbacks get tokens as they come)."""
     default_headers: dict[str, str] | None = None
+    """Extra HTTP headers on every request; one you set replaces ours (``User-Agent``...)."""
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Other request body fields Kimi accepts (``response_format``, ``user``...)."""
     extra_body: dict[str, Any] | None = None

@@ -200,3 +200,39 @@ def test_drop_fixed_params_is_a_profile_rule() -> None:
     assert drop_fixed_params(other, "kimi-k2-instruct-0905", None) == [] and other == {
         "temperature": 0.2
     }
+
+
+def test_every_field_of_chat_kimi_has_a_docstring() -> None:
+    # The API reference is built from these (mkdocstrings reads the string
+    # that follows each field), so a field without one is undocumented.
+    import ast
+    import inspect
+
+    from langchain_kimi import chat_models
+
+    tree = ast.parse(inspect.getsource(chat_models))
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ChatKimi"]
+    body = cls.body
+    fields = [
+        (node.target.id, body[i + 1] if i + 1 < len(body) else None)
+        for i, node in enumerate(body)
+        if isinstance(node, ast.AnnAssign)
+        and isinstance(node.target, ast.Name)
+        and not node.target.id.startswith("_")
+        and node.target.id != "model_config"
+    ]
+    undocumented = [
+        name
+        for name, following in fields
+        if not (
+            isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        )
+    ]
+    assert len(fields) >= 25
+    assert undocumented == []
+    # Every field ChatKimi adds to BaseChatModel's is one of them.
+    inherited = set(chat_models.BaseChatModel.model_fields)
+    added = set(chat_models.ChatKimi.model_fields) - inherited
+    assert added <= {name for name, _ in fields}
