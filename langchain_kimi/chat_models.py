@@ -782,7 +782,43 @@ class ChatKimi(BaseChatModel):
         strict: bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, dict[str, Any] | BaseModel]:
-        """Typed output built on Kimi's JSON mode; see ``_structured`` and the README."""
+        """A runnable that answers with data matching ``schema``, validated on arrival.
+
+        Args:
+            schema: a Pydantic class (instances come back), a TypedDict, a JSON
+                schema dict or an OpenAI function/tool dict (dicts come back), or
+                None with ``method="json_mode"`` (any JSON object).
+            method: ``"json_mode"`` (default): the schema goes into a system
+                instruction, the request asks for JSON mode, the reply is checked
+                laxly. ``"json_schema"``: checked strictly; on Moonshot's own API
+                (``api_flavor``) the schema also goes into ``response_format``.
+                ``"function_calling"``: one tool, forced; a thinking model that
+                cannot be forced falls back to ``"json_mode"`` with a warning.
+            include_raw: return ``{"raw": AIMessage, "parsed": ..., "parsing_error":
+                ...}`` and never raise on a bad reply.
+            strict: ``True`` checks strictly under any method, ``False`` relaxes
+                ``"json_schema"``; None keeps each method's default.
+            **kwargs: call options bound to the model (``max_tokens=...``,
+                ``thinking=False``).
+
+        Raises:
+            ValueError: at once, for an unknown method, a schema it cannot read,
+                or options it sets itself (``response_format``, ``tools``).
+            OutputParserException: when called, for a reply that is not valid
+                (quoting its start; saying so when ``max_tokens`` cut it short).
+
+        Usage:
+            .. code-block:: python
+
+                from pydantic import BaseModel
+
+                class Movie(BaseModel):
+                    title: str
+                    year: int
+
+                movie = ChatKimi(model="kimi-k2.6").with_structured_output(Movie)
+                movie.invoke("The first Matrix film?")  # Movie(title='The Matrix', year=1999)
+        """
         return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
