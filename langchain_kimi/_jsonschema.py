@@ -1,7 +1,8 @@
 """A small, stated subset of JSON Schema, to check structured output on arrival. Pure.
 
-The service has no schema mode, so ``with_structured_output(method="json_schema")``
-validates the reply here. Checked: ``type`` (``integer`` excludes ``1.0`` and
+Ace Data Cloud has no schema mode, and Moonshot's does not promise a valid
+reply either, so ``with_structured_output(method="json_schema")`` validates
+the reply here, on either service. Checked: ``type`` (``integer`` excludes ``1.0`` and
 booleans), ``enum``, ``const``, ``properties``, ``required``,
 ``additionalProperties``, ``items`` (one schema), ``anyOf``, ``oneOf`` (read as
 ``anyOf``), ``allOf``, ``nullable`` and ``$ref`` into the same document. Not

@@ -4,7 +4,8 @@ Everything the service would refuse is refused here first, with a ``ValueError``
 that names the message index and the bad part, so a bad call never costs a
 request. The one rule this module exists for is the reasoning replay rule: with
 thinking on, every assistant message that carries ``tool_calls`` must also carry
-``reasoning_content`` (see ``shared/protocol/KIMI_API.md``); kimi-k3 and
+``reasoning_content``, or the service answers 400 "thinking is enabled but
+reasoning_content is missing in assistant tool call message at index N"; kimi-k3 and
 kimi-k2.7-code want it on *every* historical assistant message. Real reasoning
 is replayed when the message has it; otherwise a placeholder keeps the field present.
 

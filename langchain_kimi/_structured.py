@@ -177,8 +177,7 @@ def build_instruction(json_schema: Mapping[str, Any] | None) -> str:
     """
     if json_schema is None:
         return _JSON_ONLY
-    # An empty description (Pydantic classes without a docstring) is noise to the model.
-    stated = {k: v for k, v in json_schema.items() if v != "" or k != "description"}
+    stated = without_empty_description(json_schema)
     # Models given a bare schema sometimes echo it back; saying so explicitly
     # is cheaper than a failed parse.
     return (
@@ -645,6 +644,12 @@ def structured_runnable(
     return _assemble(llm, parser, include_raw=include_raw)
 
 
+def without_empty_description(json_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema without an empty top-level ``description`` (a class with no
+    docstring gets one from Pydantic): noise to the model, wherever it is stated."""
+    return {k: v for k, v in json_schema.items() if v != "" or k != "description"}
+
+
 def json_schema_format(target: OutputSchema, *, strict: bool | None) -> dict[str, Any]:
     """Moonshot's (OpenAI-shaped) ``response_format`` for a schema.
 
@@ -657,7 +662,9 @@ def json_schema_format(target: OutputSchema, *, strict: bool | None) -> dict[str
      'schema': {'title': 'Movie', 'type': 'object'}, 'strict': True}}
     """
     name = re.sub(_SCHEMA_NAME_UNSAFE, "_", target.name)[:64] if target.name != "the schema" else ""
-    spec: dict[str, Any] = {"name": name or "output", "schema": target.json_schema}
+    assert target.json_schema is not None
+    schema = without_empty_description(target.json_schema)
+    spec: dict[str, Any] = {"name": name or "output", "schema": schema}
     if strict is not None:
         spec["strict"] = strict
     return {"type": "json_schema", "json_schema": spec}

@@ -96,15 +96,10 @@ def check_tools_allowed(
         accepted = "tool_choice=" + ", ".join(
             repr(value) for value in sorted(rules.tool_choice_when_thinking)
         )
-        switch = (
-            "pass thinking=False"
-            if rules.thinking in ("default_on", "toggle")
-            else "use a model that can answer without thinking (kimi-k2.6 with thinking=False)"
-        )
         raise ValueError(
             f"{model} is thinking, and refuses the forced tool_choice "
             f"{describe_tool_choice(tool_choice)} in thinking mode: it accepts {accepted}. "
-            f"Use one of those, or {switch} to force a tool"
+            f"Use one of those, or {_answer_without_thinking(rules)} to force a tool"
         )
     if rules.web_search_when_thinking:
         return
@@ -112,6 +107,12 @@ def check_tools_allowed(
         if tool.get("type") == "builtin_function":
             raise ValueError(
                 f"{model} is thinking, and Kimi does not allow the built-in "
-                f"{tool_name(tool)} tool in thinking mode: pass thinking=False "
-                "(kimi-k2.5/k2.6) or use a non-thinking model"
+                f"{tool_name(tool)} tool in thinking mode: {_answer_without_thinking(rules)}"
             )
+
+
+def _answer_without_thinking(rules: ModelRules) -> str:
+    """What to do instead, for a model that is thinking: switch it off if it can."""
+    if rules.thinking in ("default_on", "toggle"):
+        return "pass thinking=False"
+    return "use a model that can answer without thinking (kimi-k2.6 with thinking=False)"

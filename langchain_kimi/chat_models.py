@@ -114,11 +114,13 @@ class ChatKimi(BaseChatModel):
     be charged twice.
 
     Setup:
-        Install ``langchain-kimi`` and set your Ace Data Cloud token:
+        Install the package from its repository (the name ``langchain-kimi`` on
+        the Python Package Index is an unrelated placeholder) and set your Ace
+        Data Cloud token:
 
         .. code-block:: bash
 
-            pip install -U langchain-kimi
+            pip install .    # in a clone of the repository
             export ACEDATACLOUD_API_TOKEN="your-token"
 
     Key init args — completion params:
@@ -156,10 +158,18 @@ class ChatKimi(BaseChatModel):
             while waiting for or reading an answer.
         connect_timeout: float | None
             Connect timeout in seconds (default 10).
+        total_timeout: float | None
+            The longest a whole call may take, retries included (default: none).
         max_retries: int
             Retries for connection failures and 408/429/5xx (default 2; 0 disables).
+        max_connections: int
+            Connections open at once, per event loop or per process (default 512).
         default_headers: dict | None
             Extra headers on every request.
+        extra_body: dict | None
+            Fields merged into every request body, as given.
+        http_client, http_async_client:
+            Your own ``requests.Session`` / ``aiohttp.ClientSession``, used as given.
 
     Instantiate:
         .. code-block:: python
@@ -204,8 +214,9 @@ class ChatKimi(BaseChatModel):
             ai.tool_calls
             # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
 
-        Thinking models refuse a forced ``tool_choice``: binding one raises a
-        ``ValueError`` that says to use ``"auto"`` or ``thinking=False``.
+        While thinking, most models refuse a forced ``tool_choice`` (kimi-k3
+        accepts ``"required"``): binding one they refuse raises a ``ValueError``
+        that says what the model accepts and how to switch thinking off.
 
     Structured output:
         .. code-block:: python
