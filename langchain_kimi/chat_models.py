@@ -118,10 +118,10 @@ class ChatKimi(BaseChatModel):
         the Python Package Index is an unrelated placeholder) and set your Ace
         Data Cloud token:
 
-        .. code-block:: bash
-
-            pip install .    # in a clone of the repository
-            export ACEDATACLOUD_API_TOKEN="your-token"
+        ```bash
+        pip install .    # in a clone of the repository
+        export ACEDATACLOUD_API_TOKEN="your-token"
+        ```
 
     Key init args — completion params:
         model: str
@@ -172,80 +172,81 @@ class ChatKimi(BaseChatModel):
             Your own ``requests.Session`` / ``aiohttp.ClientSession``, used as given.
 
     Instantiate:
-        .. code-block:: python
+        ```python
+        from langchain_kimi import ChatKimi
 
-            from langchain_kimi import ChatKimi
-
-            model = ChatKimi(model="kimi-k2.5", max_tokens=16384)
+        model = ChatKimi(model="kimi-k2.5", max_tokens=16384)
+        ```
 
     Invoke:
-        .. code-block:: python
-
-            message = model.invoke("Why is the sky blue? One sentence.")
-            message.content                               # the answer
-            message.additional_kwargs["reasoning_content"]  # what it thought
+        ```python
+        message = model.invoke("Why is the sky blue? One sentence.")
+        message.content                               # the answer
+        message.additional_kwargs["reasoning_content"]  # what it thought
+        ```
 
     Stream:
-        .. code-block:: python
-
-            for chunk in model.stream("Tell me a joke"):
-                print(chunk.content, end="", flush=True)
+        ```python
+        for chunk in model.stream("Tell me a joke"):
+            print(chunk.content, end="", flush=True)
+        ```
 
     Async:
-        .. code-block:: python
-
-            message = await model.ainvoke("hi")
-            async for chunk in model.astream("hi"):
-                ...
-            messages = await model.abatch(["hi", "hello"])
+        ```python
+        message = await model.ainvoke("hi")
+        async for chunk in model.astream("hi"):
+            ...
+        messages = await model.abatch(["hi", "hello"])
+        ```
 
     Tool calling:
-        .. code-block:: python
+        ```python
+        from langchain_core.tools import tool
 
-            from langchain_core.tools import tool
+        @tool
+        def get_weather(city: str) -> str:
+            \"\"\"Current weather in a city.\"\"\"
+            return "sunny"
 
-            @tool
-            def get_weather(city: str) -> str:
-                \"\"\"Current weather in a city.\"\"\"
-                return "sunny"
-
-            model_with_tools = model.bind_tools([get_weather])
-            ai = model_with_tools.invoke("Weather in Paris?")
-            ai.tool_calls
-            # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
+        model_with_tools = model.bind_tools([get_weather])
+        ai = model_with_tools.invoke("Weather in Paris?")
+        ai.tool_calls
+        # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
+        ```
 
         While thinking, most models refuse a forced ``tool_choice`` (kimi-k3
         accepts ``"required"``): binding one they refuse raises a ``ValueError``
         that says what the model accepts and how to switch thinking off.
 
     Structured output:
-        .. code-block:: python
+        ```python
+        from pydantic import BaseModel
 
-            from pydantic import BaseModel
+        class Joke(BaseModel):
+            setup: str
+            punchline: str
 
-            class Joke(BaseModel):
-                setup: str
-                punchline: str
-
-            model.with_structured_output(Joke).invoke("A joke about cats")
+        model.with_structured_output(Joke).invoke("A joke about cats")
+        ```
 
         Built on Kimi's JSON mode: the schema goes into a system instruction and
         the reply is validated on arrival. On Moonshot's API,
         ``method="json_schema"`` sends the schema as ``response_format`` instead.
 
     Token usage:
-        .. code-block:: python
-
-            ai.usage_metadata
-            # {"input_tokens": 12, "output_tokens": 80, "total_tokens": 92,
-            #  "output_token_details": {"reasoning": 50}}
+        ```python
+        ai.usage_metadata
+        # {"input_tokens": 12, "output_tokens": 80, "total_tokens": 92,
+        #  "output_token_details": {"reasoning": 50}}
+        ```
 
     Response metadata:
-        .. code-block:: python
+        ```python
+        ai.response_metadata
+        # {"model_name": "kimi-k2.5", "finish_reason": "stop", "id": "chatcmpl-...",
+        #  "model_provider": "kimi", ...}
+        ```
 
-            ai.response_metadata
-            # {"model_name": "kimi-k2.5", "finish_reason": "stop", "id": "chatcmpl-...",
-            #  "model_provider": "kimi", ...}
     """
 
     # validation_alias, not alias: type checkers then read the constructor's
@@ -766,10 +767,11 @@ class ChatKimi(BaseChatModel):
         name, ``True`` (the single tool) or a wire-form dict. A thinking model
         cannot be forced to call a tool; that raises ``ValueError`` here.
 
-        .. code-block:: python
+        ```python
+        model.bind_tools([get_weather], tool_choice="auto").invoke("Weather in Rome?")
+        ChatKimi(thinking=False).bind_tools([get_weather], tool_choice="get_weather")
+        ```
 
-            model.bind_tools([get_weather], tool_choice="auto").invoke("Weather in Rome?")
-            ChatKimi(thinking=False).bind_tools([get_weather], tool_choice="get_weather")
         """
         formatted = [format_tool(tool, strict=strict) for tool in tools]
         choice = format_tool_choice(tool_choice, formatted)
@@ -819,16 +821,17 @@ class ChatKimi(BaseChatModel):
                 (quoting its start; saying so when ``max_tokens`` cut it short).
 
         Usage:
-            .. code-block:: python
+            ```python
+            from pydantic import BaseModel
 
-                from pydantic import BaseModel
+            class Movie(BaseModel):
+                title: str
+                year: int
 
-                class Movie(BaseModel):
-                    title: str
-                    year: int
+            movie = ChatKimi(model="kimi-k2.6").with_structured_output(Movie)
+            movie.invoke("The first Matrix film?")  # Movie(title='The Matrix', year=1999)
+            ```
 
-                movie = ChatKimi(model="kimi-k2.6").with_structured_output(Movie)
-                movie.invoke("The first Matrix film?")  # Movie(title='The Matrix', year=1999)
         """
         return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
