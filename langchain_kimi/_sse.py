@@ -113,8 +113,12 @@ class SSEDecoder:
                         data_lines.append(value.decode("utf-8"))
                 # Comments (":...") and the event/id/retry fields carry nothing Kimi uses.
         except UnicodeDecodeError as err:
-            raise _not_utf8(err) from None
-        return events
+            error = _not_utf8(err)
+        else:
+            return events
+        # Raised here, not in the except clause: the UnicodeDecodeError holds the
+        # whole line and would ride along as __context__.
+        raise error
 
     def flush(self) -> list[str]:
         """End of input: dispatch an event left without its closing blank line."""
