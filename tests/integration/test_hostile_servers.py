@@ -697,13 +697,17 @@ def test_a_bearer_value_of_another_token_is_redacted_too(server: FakeKimiServer)
     assert "Bearer [REDACTED] denied" in err.message
 
 
-def test_a_credential_header_echoed_back_is_redacted(server: FakeKimiServer) -> None:
+def test_a_credential_header_echoed_back_is_redacted() -> None:
     secret = "hdr-7c41-SECRET-value"
+    headers = {"X-Api-Key": secret, "Cookie": "session=abcdef123456", "X-Team": "blue-team-42"}
     with RawServer(echo_400) as raw_server:
-        model = make(raw_server.base_url, default_headers={"X-Api-Key": secret})
+        model = make(raw_server.base_url, default_headers=headers)
         err = call(model, "invoke").raised(KimiBadRequestError)
     assert raw_server.requests[0]["X-Api-Key"] == secret
-    assert secret not in everything_shown(err)
+    shown = everything_shown(err)
+    assert secret not in shown and "abcdef123456" not in shown
+    # A header that is no credential is shown as the service echoed it.
+    assert err.body["request"]["headers"]["x-team"] == "blue-team-42"
 
 
 HEADER_SECRET = "hdr-9f2e-SECRET-value"
