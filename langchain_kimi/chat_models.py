@@ -362,10 +362,10 @@ class ChatKimi(BaseChatModel):
         """
         serialized = super().to_json()
         kwargs = serialized.get("kwargs")
-        if isinstance(kwargs, dict) and self.default_headers:
+        if isinstance(kwargs, dict) and "default_headers" in kwargs:
             kwargs["default_headers"] = {
                 name: {"lc": 1, "type": "secret", "id": [_header_secret_id(name)]}
-                for name in self.default_headers
+                for name in self.default_headers or {}
             }
         return serialized
 
