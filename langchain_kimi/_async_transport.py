@@ -182,25 +182,26 @@ class AsyncTransport:
         attempt = 0
         while True:
             retry_after: float | None = None
+            # Raised after the except clauses, not in them: aiohttp's exception
+            # can hold the request's headers, token included, as __context__.
+            fatal: KimiError | None = None
             try:
                 response = await session.post(self._url, data=body, **self._options)
             except aiohttp.ConnectionTimeoutError:
                 error: KimiError = connect_timeout_error(endpoint)
             except aiohttp.ServerTimeoutError:
-                raise read_timeout_error(endpoint) from None
+                fatal = read_timeout_error(endpoint)
             except aiohttp.ClientConnectionError as err:
                 # Nothing was answered: the connection failed, or broke before
                 # a status line (a kept-alive one the server had dropped).
-                refused = certificate_refused_error(err, endpoint)
-                if refused is not None:
-                    raise refused from None
+                fatal = certificate_refused_error(err, endpoint)
                 error = KimiConnectionError(
                     f"could not reach {endpoint.url}: {describe_error(err)}"
                 )
             except aiohttp.ClientError as err:
-                raise KimiConnectionError(
+                fatal = KimiConnectionError(
                     f"request to {endpoint.url} failed: {describe_error(err)}"
-                ) from None
+                )
             else:
                 status = response.status
                 if status < 300:
@@ -210,6 +211,8 @@ class AsyncTransport:
                 finally:
                     response.release()
                 error, retry_after = error_for_status(endpoint, status, response.headers, raw)
+            if fatal is not None:
+                raise fatal
             await asyncio.sleep(delay_before_retry(policy, attempt, error, retry_after, deadline))
             attempt += 1
 
@@ -277,11 +280,10 @@ class AsyncTransport:
                     return
                 yield piece
         except aiohttp.ServerTimeoutError:
-            raise stalled_error(self.endpoint) from None
+            error: KimiError = stalled_error(self.endpoint)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as err:
-            raise KimiStreamInterruptedError(
-                f"the connection broke: {describe_error(err)}"
-            ) from None
+            error = KimiStreamInterruptedError(f"the connection broke: {describe_error(err)}")
+        raise error
 
 
 async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:

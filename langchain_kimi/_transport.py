@@ -415,6 +415,9 @@ class SyncTransport:
         attempt = 0
         while True:
             retry_after: float | None = None
+            # Raised after the except clauses, not in them: requests' exception
+            # holds the request, token included, and would ride along as __context__.
+            fatal: KimiError | None = None
             try:
                 timeout = (
                     capped(endpoint.connect_timeout, deadline),
@@ -424,18 +427,14 @@ class SyncTransport:
             except requests.exceptions.ConnectTimeout:
                 error: KimiError = connect_timeout_error(endpoint)
             except requests.exceptions.ReadTimeout:
-                if deadline is not None and time.monotonic() >= deadline.at:
-                    raise deadline.exceeded() from None
-                raise read_timeout_error(endpoint) from None
+                fatal = _timed_out(deadline) or read_timeout_error(endpoint)
             except requests.exceptions.ConnectionError as err:
-                refused = certificate_refused_error(err, endpoint)
-                if refused is not None:
-                    raise refused from None
+                fatal = certificate_refused_error(err, endpoint)
                 error = KimiConnectionError(
                     f"could not reach {endpoint.url}: {_describe_requests_error(err)}"
                 )
             except requests.exceptions.RequestException as err:
-                raise KimiConnectionError(f"request to {endpoint.url} failed: {err}") from None
+                fatal = KimiConnectionError(f"request to {endpoint.url} failed: {err}")
             else:
                 status = response.status_code
                 if status < 300:
@@ -447,6 +446,8 @@ class SyncTransport:
                 finally:
                     response.close()
                 error, retry_after = error_for_status(endpoint, status, response.headers, raw)
+            if fatal is not None:
+                raise fatal
             time.sleep(delay_before_retry(policy, attempt, error, retry_after, deadline))
             attempt += 1
 
@@ -519,20 +520,28 @@ class SyncTransport:
                 _limit_socket_wait(response, capped(self.endpoint.read_timeout, deadline))
             return response.raw.read1(_READ_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
-            if deadline is not None and time.monotonic() >= deadline.at:
-                raise deadline.exceeded() from None
-            raise stalled_error(self.endpoint) from None
+            error: KimiError = _timed_out(deadline) or stalled_error(self.endpoint)
         except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
+            error = KimiStreamInterruptedError(f"the connection broke: {err}")
+        raise error
 
     def _read_chunks(self, response: requests.Response) -> Iterator[bytes]:
         """The (decoded) data of each HTTP chunk of a chunked body, as it arrives."""
         try:
             yield from response.raw.read_chunked(_READ_SIZE, decode_content=True)
+            return
         except urllib3.exceptions.ReadTimeoutError:
-            raise stalled_error(self.endpoint) from None
+            error: KimiError = stalled_error(self.endpoint)
         except (urllib3.exceptions.HTTPError, OSError) as err:
-            raise KimiStreamInterruptedError(f"the connection broke: {err}") from None
+            error = KimiStreamInterruptedError(f"the connection broke: {err}")
+        raise error
+
+
+def _timed_out(deadline: Deadline | None) -> KimiTimeoutError | None:
+    """The deadline's error when a timeout fired because the call's deadline passed."""
+    if deadline is not None and time.monotonic() >= deadline.at:
+        return deadline.exceeded()
+    return None
 
 
 def _limit_socket_wait(response: requests.Response, seconds: float | None) -> None:

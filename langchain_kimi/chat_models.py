@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -21,6 +23,7 @@ from langchain_core.language_models import (
     LanguageModelInput,
     ModelProfile,
 )
+from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -39,6 +42,7 @@ from pydantic import (
 )
 
 from langchain_kimi import _structured
+from langchain_kimi._limits import MAX_RESPONSE_BYTES
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
@@ -46,7 +50,7 @@ from langchain_kimi._profiles import (
     resolve_model,
     unknown_model_message,
 )
-from langchain_kimi._response import StreamParser, parse_completion
+from langchain_kimi._response import StreamParser, completion_as_stream, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
 from langchain_kimi._transport import (
@@ -61,6 +65,7 @@ from langchain_kimi.errors import (
     KimiResponseError,
     KimiStreamInterruptedError,
     KimiTimeoutError,
+    redact_secrets,
 )
 
 if TYPE_CHECKING:
@@ -100,6 +105,16 @@ _BODY_FIELDS = (
 )
 # Call-time kwargs that steer the call and are not body fields.
 _NOT_BODY_KWARGS = frozenset({"stream", "stream_usage", "extra_body"})
+# Words that make an unknown constructor keyword look like a credential (a
+# mistyped api_key): such a keyword is refused instead of sent as a body field.
+_CREDENTIAL_WORDS = frozenset(
+    {"token", "secret", "secrets", "password", "passwd", "credential", "credentials", "bearer"}
+)
+_CREDENTIAL_NAMES = frozenset({"key", "auth", "authorization"})
+# A default header whose name holds one of these has its value redacted from errors.
+_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
+# Shown instead of a default header's value.
+_HIDDEN = "**********"
 
 
 class ChatKimi(BaseChatModel):
@@ -328,7 +343,10 @@ class ChatKimi(BaseChatModel):
     other host is taken as Ace Data Cloud. Set it for a proxy or gateway in front of
     Moonshot: ``ChatKimi(base_url="https://gateway.example/v1", api_flavor="moonshot")``."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    # hide_input_in_errors: a refused argument can be a credential (a mistyped
+    # api_key, a base_url with a password); pydantic would quote it, and a
+    # model-level error would quote every argument, api_key included.
+    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True)
 
     _sync_transport: SyncTransport | None = PrivateAttr(default=None)
     _async_transport: AsyncTransport | None = PrivateAttr(default=None)
@@ -339,17 +357,47 @@ class ChatKimi(BaseChatModel):
     @model_validator(mode="before")
     @classmethod
     def _collect_model_kwargs(cls, values: dict[str, Any]) -> Any:
-        """Unknown constructor arguments become body fields (with a warning)."""
+        """Unknown constructor arguments become body fields (with a warning).
+
+        Except those named like a credential (``openai_api_key=``, ``token=``,
+        ``secret_key=``): a mistyped ``api_key`` would be sent to the service
+        as a body field and shown in ``repr``, so it is refused, unquoted.
+        """
         if isinstance(values, dict):
-            return _build_model_kwargs(values, _all_field_names(cls))
+            names = _all_field_names(cls)
+            for key in values:
+                if key not in names and _looks_like_credential(key):
+                    raise ValueError(
+                        f"unknown argument {key!r} looks like a credential and was refused "
+                        "(it would have been sent to the service as a request field). "
+                        f"Pass the token as api_key=... or set {TOKEN_ENV}"
+                    )
+            return _build_model_kwargs(values, names)
         return values
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
+        # Never quote a URL that may hold a password: errors end up in logs.
+        if "@" in urllib.parse.urlsplit(value).netloc:
+            raise ValueError(
+                "base_url (or KIMI_BASE_URL) must not contain credentials (user:password@): "
+                f"they would be sent instead of the token. Pass the token as api_key=... "
+                f"or set {TOKEN_ENV}"
+            )
         if not value.startswith(("https://", "http://")):
-            raise ValueError(f"base_url must start with https:// or http://, got {value!r}")
+            shown = repr(value) if "@" not in value else "(not shown: it contains '@')"
+            raise ValueError(f"base_url must start with https:// or http://, got {shown}")
         return value.rstrip("/")
+
+    @field_validator("default_headers", mode="before")
+    @classmethod
+    def _drop_unset_headers(cls, value: Any) -> Any:
+        # A header whose value is None is not sent: what loads() gives for a
+        # header value that secrets_map did not provide (see to_json).
+        if isinstance(value, dict):
+            return {name: item for name, item in value.items() if item is not None}
+        return value
 
     @field_validator("timeout", "connect_timeout")
     @classmethod
@@ -436,7 +484,33 @@ class ChatKimi(BaseChatModel):
 
     @property
     def lc_secrets(self) -> dict[str, str]:
-        return {"api_key": TOKEN_ENV}
+        # default_headers is listed so that LangChain leaves the per-header
+        # secret markers to_json puts there as they are (it escapes other dicts).
+        return {"api_key": TOKEN_ENV, "default_headers": "KIMI_DEFAULT_HEADERS"}
+
+    def to_json(self) -> SerializedConstructor | SerializedNotImplemented:
+        """Serialized form (``dumpd``/``dumps``): header values are secrets, like the token.
+
+        ``default_headers`` keeps its names; each value becomes a secret named
+        ``KIMI_DEFAULT_HEADER_<NAME>`` (upper case, other characters ``_``), which
+        ``loads(..., secrets_map={...})`` fills in. A header left without a
+        value is not sent by the loaded model.
+        """
+        serialized = super().to_json()
+        kwargs = serialized.get("kwargs")
+        if isinstance(kwargs, dict) and "default_headers" in kwargs:
+            kwargs["default_headers"] = {
+                name: {"lc": 1, "type": "secret", "id": [_header_secret_id(name)]}
+                for name in self.default_headers or {}
+            }
+        return serialized
+
+    def __repr_args__(self) -> Any:
+        # Header names are enough to recognise a configuration; values can be keys.
+        for name, value in super().__repr_args__():
+            if name == "default_headers" and isinstance(value, dict):
+                value = dict.fromkeys(value, _HIDDEN)
+            yield name, value
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -579,14 +653,43 @@ class ChatKimi(BaseChatModel):
 
     # --- transports -----------------------------------------------------------
 
-    def _endpoint(self) -> Endpoint:
-        if self.api_key is None:
+    def _require_api_key(self) -> str:
+        """The token to send; a missing, empty or blank one raises ``ValueError``.
+
+        Surrounding whitespace (a token read from a file) is removed.
+        """
+        token = self.api_key.get_secret_value().strip() if self.api_key is not None else ""
+        if not token:
+            state = "is empty" if self.api_key is not None else "is not set"
             raise ValueError(
-                f"no Kimi API token: set {TOKEN_ENV} or pass api_key=... "
+                f"no Kimi API token (api_key {state}): set {TOKEN_ENV} or pass api_key=... "
                 "(for tests, point base_url at langchain_kimi.testing.FakeKimiServer)"
             )
+        return token
+
+    def _secrets(self) -> tuple[str, ...]:
+        """What error messages must never show: the token, and credential-like headers.
+
+        A header counts when its name says auth, key, token, secret, password,
+        cookie or session, and its value has at least 8 characters (a shorter
+        one is no secret worth the name, and would be cut out of every message).
+        """
+        secrets = []
+        if self.api_key is not None:
+            token = self.api_key.get_secret_value().strip()
+            if token:
+                secrets.append(token)
+        for name, value in (self.default_headers or {}).items():
+            lowered = name.lower()
+            if any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
+                value = value.strip()
+                if len(value) >= 8:
+                    secrets.append(value)
+        return tuple(secrets)
+
+    def _endpoint(self) -> Endpoint:
         headers = {
-            "Authorization": f"Bearer {self.api_key.get_secret_value()}",
+            "Authorization": f"Bearer {self._require_api_key()}",
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
             "User-Agent": f"langchain-kimi/{__version__}",
@@ -600,7 +703,7 @@ class ChatKimi(BaseChatModel):
             read_timeout=self.timeout,
             retry=RetryPolicy(max_retries=self.max_retries),
             total_timeout=self.total_timeout,
-            secrets=(self.api_key.get_secret_value(),),
+            secrets=self._secrets(),
         )
 
     def _sync(self) -> SyncTransport:
@@ -701,7 +804,14 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
-        return parse_completion(_decode_json(self._sync().post(body)))
+        transport = self._sync()
+        secrets = transport.endpoint.secrets
+        raw = transport.post(body)
+        data = _decode_json(raw, secrets)
+        # The bytes are done with: a large answer would otherwise be held twice
+        # while LangChain copies its text (one third of the peak, measured).
+        del raw
+        return parse_completion(data, secrets=secrets)
 
     async def _agenerate(
         self,
@@ -711,7 +821,14 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
-        return parse_completion(_decode_json(await self._async().post(body)))
+        transport = self._async()
+        secrets = transport.endpoint.secrets
+        raw = await transport.post(body)
+        data = _decode_json(raw, secrets)
+        # The bytes are done with: a large answer would otherwise be held twice
+        # while LangChain copies its text (one third of the peak, measured).
+        del raw
+        return parse_completion(data, secrets=secrets)
 
     def _stream(
         self,
@@ -721,15 +838,16 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         body = self._encode(messages, stop, True, kwargs)
-        reader = _StreamReader()
+        transport = self._sync()
+        reader = _StreamReader(transport.endpoint.secrets)
         try:
-            for raw in self._sync().stream(body):
+            for raw in transport.stream(body):
                 yield from reader.feed(raw)
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
             if not reader.started:
                 raise
             raise reader.interrupted(err) from None
-        yield reader.finish()
+        yield from reader.finish()
 
     async def _astream(
         self,
@@ -739,16 +857,18 @@ class ChatKimi(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         body = self._encode(messages, stop, True, kwargs)
-        reader = _StreamReader()
+        transport = self._async()
+        reader = _StreamReader(transport.endpoint.secrets)
         try:
-            async for raw in self._async().stream(body):
+            async for raw in transport.stream(body):
                 for chunk in reader.feed(raw):
                     yield chunk
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
             if not reader.started:
                 raise
             raise reader.interrupted(err) from None
-        yield reader.finish()
+        for chunk in reader.finish():
+            yield chunk
 
     # --- tools and structured output ------------------------------------------
 
@@ -839,13 +959,34 @@ class ChatKimi(BaseChatModel):
 
 
 class _StreamReader:
-    """Bytes of one stream -> chunks: the SSE decoder and the parser together."""
+    """Bytes of one stream -> chunks: the SSE decoder and the parser together.
 
-    __slots__ = ("_decoder", "_parser", "started")
+    A service (or proxy) may answer a streaming request with one JSON body
+    instead of an event stream: a whole completion, or ``{"error": ...}``. The
+    first bytes tell (``{`` where an SSE line would start): the body is then
+    read whole and given as the chunks a stream of it would have produced, or
+    raised as the error it holds. ``secrets`` are redacted from every error.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_decoder",
+        "_head",
+        "_mode",
+        "_parser",
+        "secrets",
+        "started",
+    )
+
+    def __init__(self, secrets: Sequence[str] = ()) -> None:
+        self.secrets = tuple(secrets)
         self._decoder = SSEDecoder()
-        self._parser = StreamParser()
+        self._parser = StreamParser(self.secrets)
+        self._mode = _SNIFF
+        self._head = b""  # the first bytes that are not blank, to say what the body was
+        self._body: list[bytes] = []
+        self._body_size = 0
         self.started = False  # bytes of the answer have arrived
 
     def feed(self, raw: bytes) -> Iterator[ChatGenerationChunk]:
@@ -854,21 +995,77 @@ class _StreamReader:
         One read can hold several events: a bad one raises only after the
         chunks of the events before it were delivered.
         """
-        self.started = True
+        if self._mode is not _SSE and self._read_first_bytes(raw):
+            return
         parser = self._parser
-        try:
-            events = self._decoder.feed(raw)
-        except UnicodeDecodeError as err:
-            raise KimiResponseError(f"the stream is not valid UTF-8: {err}") from None
-        for data in events:
+        for data in self._decoder.feed(raw):
             chunk = parser.feed(data)
             if chunk is not None:
                 yield chunk
 
-    def finish(self) -> ChatGenerationChunk:
+    def _read_first_bytes(self, raw: bytes) -> bool:
+        """Tell an event stream from a JSON body; True when ``raw`` went to the body."""
+        self.started = True
+        if self._mode is _JSON:
+            self._add_to_body(raw)
+            return True
+        head = raw.lstrip()
+        if not head:
+            return False  # blank so far: still undecided (SSE skips blank lines)
+        self._head = head[:_HEAD_BYTES]
+        if head[:1] in (b"{", b"["):
+            self._mode = _JSON
+            self._add_to_body(head)
+            return True
+        self._mode = _SSE
+        return False
+
+    def _add_to_body(self, raw: bytes) -> None:
+        self._body_size += len(raw)
+        if self._body_size > MAX_RESPONSE_BYTES:
+            self._body.clear()
+            raise KimiResponseError(
+                "the answer to a streaming request is a JSON body larger than "
+                f"{MAX_RESPONSE_BYTES:,} bytes (the limit for one answer)"
+            )
+        self._body.append(raw)
+
+    def finish(self) -> list[ChatGenerationChunk]:
+        """The last chunks, once the bytes have ended (raises if the answer is incomplete)."""
+        if self._mode is _JSON:
+            return self._finish_json()
+        parser = self._parser
+        chunks = []
         for data in self._decoder.flush():
-            self._parser.feed(data)
-        return self._parser.finish()
+            chunk = parser.feed(data)
+            if chunk is not None:
+                chunks.append(chunk)
+        if (
+            not parser.done
+            and not parser.started
+            and self._head
+            and not self._head.startswith(_SSE_LINE_STARTS)
+        ):
+            # Not an interruption: nothing in the answer was an event.
+            shown = redact_secrets(self._head.decode("utf-8", "replace"), self.secrets)
+            raise KimiResponseError(
+                "the answer to a streaming request is not an event stream: "
+                f"it starts with {shown!r}"
+            )
+        chunks.append(parser.finish())
+        return chunks
+
+    def _finish_json(self) -> list[ChatGenerationChunk]:
+        data = _decode_json(b"".join(self._body), self.secrets)
+        self._body.clear()
+        try:
+            return completion_as_stream(data, secrets=self.secrets)
+        except KimiResponseError as err:
+            reason = str(err)
+        raise KimiResponseError(
+            "the service answered a streaming request with one JSON body instead of an "
+            f"event stream, and it is not a completion: {reason}"
+        )
 
     def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
         return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
@@ -896,12 +1093,37 @@ def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
     params[field] = value
 
 
-def _decode_json(raw: bytes) -> Any:
+# _StreamReader modes: deciding from the first bytes, an event stream, a JSON body.
+_SNIFF = "sniff"
+_SSE = "sse"
+_JSON = "json"
+_HEAD_BYTES = 200
+# What the first line of an event stream starts with: a field or a comment.
+_SSE_LINE_STARTS = (b"data:", b":", b"event:", b"id:", b"retry:")
+
+
+def _decode_json(raw: bytes, secrets: Sequence[str] = ()) -> Any:
     try:
         return json.loads(raw)
     except ValueError:
-        excerpt = raw[:200].decode("utf-8", "replace")
-        raise KimiResponseError(f"the response is not JSON: {excerpt!r}") from None
+        problem = "not JSON"
+    except RecursionError:
+        problem = "JSON nested too deeply"
+    # Raised outside the except clause: the JSONDecodeError holds the whole body
+    # (unredacted) and would ride along as __context__.
+    excerpt = redact_secrets(raw[:_HEAD_BYTES].decode("utf-8", "replace"), secrets)
+    raise KimiResponseError(f"the response is {problem}: {excerpt!r}")
+
+
+def _looks_like_credential(name: str) -> bool:
+    lowered = name.lower()
+    if lowered in _CREDENTIAL_NAMES or "apikey" in lowered.replace("_", "").replace("-", ""):
+        return True
+    return any(word in _CREDENTIAL_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
+
+
+def _header_secret_id(name: str) -> str:
+    return "KIMI_DEFAULT_HEADER_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
 def _all_field_names(cls: type[BaseModel]) -> set[str]:

@@ -17,14 +17,18 @@ Usage::
         print(err.status_code, err.code, err.message, err.trace_id)
 
 No error text ever contains the API token: messages are built from the service's
-answer and never from the request headers.
+answer and never from the request headers, and what the answer quotes is passed
+through :func:`redact_secrets` first: a gateway that echoes the request (its
+``Authorization`` header included) shows ``Bearer [REDACTED]``, in the message
+and in ``body`` alike.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 __all__ = [
     "KimiAPIError",
@@ -40,6 +44,9 @@ __all__ = [
     "KimiStreamInterruptedError",
     "KimiStreamTimeoutError",
     "KimiTimeoutError",
+    "parse_error_body",
+    "parse_error_json",
+    "redact_secrets",
 ]
 
 # Bodies can be large HTML pages; an exception message needs only their start.
@@ -166,6 +173,57 @@ _STATUS_CLASSES: dict[int, type[KimiAPIError]] = {
 }
 
 
+REDACTED = "[REDACTED]"
+# An RFC 6750 bearer token; whatever follows "Bearer " up to a character no token has.
+_BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9\-._~+/]+=*")
+
+_V = TypeVar("_V")
+
+
+def redact_secrets(value: _V, secrets: Iterable[str] = ()) -> _V:
+    """``value`` with every secret, and every ``Bearer <token>``, replaced by ``[REDACTED]``.
+
+    Walks strings, and the strings inside dicts (keys too), lists and tuples;
+    anything else is returned as it is. A secret is also found in its JSON
+    escaped form (as it appears inside a raw JSON body). Used on everything an
+    error keeps from an answer: message, code, trace id, body.
+
+    Usage::
+
+        redact_secrets({"echo": "Authorization: Bearer sk-1"}, ["sk-1"])
+        # {'echo': 'Authorization: Bearer [REDACTED]'}
+    """
+    forms = _secret_forms(secrets)
+    return _redact(value, forms)  # type: ignore[no-any-return]
+
+
+def _secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    forms: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        forms.add(secret)
+        forms.add(json.dumps(secret)[1:-1])  # as written inside a JSON string
+        forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+    # Longest first: a secret that contains another is replaced whole.
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _redact(value: Any, forms: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, REDACTED)
+        return _BEARER.sub(rf"\1\2{REDACTED}", value)
+    if isinstance(value, dict):
+        return {_redact(key, forms): _redact(item, forms) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redact(item, forms) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_redact(item, forms) for item in value)
+    return value
+
+
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     if len(text) > _BODY_EXCERPT_CHARS:
@@ -173,18 +231,42 @@ def _excerpt(text: str) -> str:
     return text
 
 
-def parse_error_body(raw: bytes | str) -> tuple[str | None, str, str | None, Any]:
+def parse_error_body(
+    raw: bytes | str, *, secrets: Iterable[str] = ()
+) -> tuple[str | None, str, str | None, Any]:
     """Read (code, message, trace_id, body) from any error body the services send.
 
     Handles Ace Data Cloud's ``{"error": {"code", "message"}, "trace_id"}``,
     Moonshot's ``{"error": {"message", "type"}}``, ``{"error": "text"}``,
     ``{"error": null}`` and bodies that are not JSON at all (gateway HTML pages).
+    ``secrets`` (and any ``Bearer`` token) are redacted from all four, before
+    anything is cut short to an excerpt.
     """
+    forms = _secret_forms(secrets)
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
-        body: Any = json.loads(text)
-    except ValueError:
+        decoded = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+        text = _redact(text, forms)
         return None, _excerpt(text) if text.strip() else "(empty body)", None, text
+    return _read_error_json(decoded, forms)
+
+
+def parse_error_json(
+    body: Any, *, secrets: Iterable[str] = ()
+) -> tuple[str | None, str, str | None, Any]:
+    """:func:`parse_error_body` for a body already decoded from JSON."""
+    return _read_error_json(body, _secret_forms(secrets))
+
+
+def _read_error_json(body: Any, forms: tuple[str, ...]) -> tuple[str | None, str, str | None, Any]:
+    try:
+        # JSON is redacted once decoded: in the raw text a secret can hide
+        # behind \u escapes, and a half-redacted escape would show the rest.
+        body = _redact(body, forms)
+        text = json.dumps(body, ensure_ascii=False)
+    except RecursionError:
+        return None, "(an error body nested too deeply to show)", None, None
     if not isinstance(body, dict):
         return None, _excerpt(text), None, body
     trace_id = body.get("trace_id")
@@ -192,7 +274,7 @@ def parse_error_body(raw: bytes | str) -> tuple[str | None, str, str | None, Any
     error = body.get("error")
     if isinstance(error, dict):
         code = error.get("code") or error.get("type")
-        message = error.get("message") or _excerpt(json.dumps(error))
+        message = error.get("message") or _excerpt(json.dumps(error, ensure_ascii=False))
         return (str(code) if code else None), str(message), trace, body
     if isinstance(error, str) and error:
         return None, error, trace, body
@@ -205,14 +287,15 @@ def error_from_status(
     raw: bytes | str,
     retry_after: float | None = None,
     *,
-    secrets: Sequence[str] = (),
+    secrets: Iterable[str] = (),
 ) -> KimiAPIError:
-    """Build the typed error for an HTTP error answer; ``secrets`` never show in it."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    code, message, trace_id, body = parse_error_body(text)
+    """Build the typed error for an HTTP error answer.
+
+    ``secrets`` (the token, and any other value that must not be shown) are
+    redacted from the message and the body the error keeps, as is any
+    ``Bearer <token>``.
+    """
+    code, message, trace_id, body = parse_error_body(raw, secrets=secrets)
     if status_code == 429:
         return KimiRateLimitError(
             message,

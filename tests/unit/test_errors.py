@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from langchain_kimi.errors import (
@@ -12,6 +14,7 @@ from langchain_kimi.errors import (
     KimiRateLimitError,
     KimiServerError,
     error_from_status,
+    redact_secrets,
 )
 from tests.fixtures.load import docs_json
 
@@ -19,8 +22,6 @@ BODIES = docs_json("errors.json")
 
 
 def body(label: str) -> str:
-    import json
-
     return json.dumps(BODIES[label])
 
 
@@ -101,3 +102,62 @@ def test_rate_limit_carries_retry_after() -> None:
     err = error_from_status(429, body("429 too_many_requests"), retry_after=3.0)
     assert isinstance(err, KimiRateLimitError)
     assert err.retry_after == 3.0
+
+
+# --- redaction ---------------------------------------------------------------------
+
+SECRET = "sk-Zq7-unit-SECRET"
+
+
+def test_redact_secrets_walks_strings_dicts_lists_and_tuples() -> None:
+    value = {
+        f"key {SECRET}": [f"a {SECRET} b", (f"Bearer {SECRET}",), 3, None],
+        "auth": "authorization: BEARER someone.else-token==",
+    }
+    assert redact_secrets(value, [SECRET]) == {
+        "key [REDACTED]": ["a [REDACTED] b", ("Bearer [REDACTED]",), 3, None],
+        "auth": "authorization: BEARER [REDACTED]",
+    }
+    assert redact_secrets(42, [SECRET]) == 42
+    assert redact_secrets("nothing to hide", []) == "nothing to hide"
+
+
+def test_redact_secrets_finds_a_secret_in_its_json_escaped_form() -> None:
+    odd = 'pa"ss\\word'
+    raw = json.dumps({"echo": odd})  # the secret as it appears inside raw JSON text
+    assert odd not in raw
+    assert "[REDACTED]" in redact_secrets(raw, [odd])
+
+
+def test_error_from_status_redacts_message_and_body() -> None:
+    raw = json.dumps(
+        {
+            "error": {"code": "bad", "message": f"header Authorization: Bearer {SECRET}"},
+            "echo": {"x-api-key": SECRET},
+        }
+    )
+    err = error_from_status(400, raw, secrets=[SECRET])
+    assert SECRET not in str(err) and SECRET not in repr(err.body) and SECRET not in err.message
+    assert err.message == "header Authorization: Bearer [REDACTED]"
+    assert err.body["echo"] == {"x-api-key": "[REDACTED]"}
+
+
+def test_a_secret_behind_json_escapes_is_redacted_whole() -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in SECRET)
+    raw = '{"error": {"message": "Bearer ' + escaped + " and " + escaped + '"}}'
+    err = error_from_status(401, raw, secrets=[SECRET])
+    assert err.message == "Bearer [REDACTED] and [REDACTED]"
+    assert "Zq7" not in str(err)
+
+
+def test_an_excerpt_never_shows_part_of_a_secret() -> None:
+    # The token straddles the point where a long page is cut for the message.
+    page = "<html>" + "x" * 285 + f" {SECRET} " + "y" * 500 + "</html>"
+    err = error_from_status(502, page, secrets=[SECRET])
+    assert "Zq7" not in str(err) and "sk-" not in str(err)
+    assert SECRET not in err.body
+
+
+def test_without_secrets_only_bearer_values_are_redacted() -> None:
+    err = error_from_status(400, '{"error": {"message": "Bearer abc.def and sk-visible"}}')
+    assert err.message == "Bearer [REDACTED] and sk-visible"

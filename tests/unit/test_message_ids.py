@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ class _CannedTransport:
 
     def __init__(self, answer: bytes) -> None:
         self.answer = answer
+        self.endpoint = SimpleNamespace(secrets=())  # what the model reads off a transport
 
     def post(self, body: bytes) -> bytes:
         return self.answer

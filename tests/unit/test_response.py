@@ -23,7 +23,7 @@ from tests.fixtures.load import docs_json, docs_text, interactions
 def aggregate(raw: str | bytes) -> AIMessageChunk:
     reader = _StreamReader()
     chunks = list(reader.feed(raw.encode() if isinstance(raw, str) else raw))
-    chunks.append(reader.finish())
+    chunks.extend(reader.finish())
     message = reduce(lambda a, b: a + b, chunks).message
     assert isinstance(message, AIMessageChunk)
     return message

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from langchain_kimi._limits import MAX_SSE_LINE_BYTES
 from langchain_kimi._sse import SSEDecoder
+from langchain_kimi.errors import KimiResponseError
 from tests.fixtures.load import docs_text, interactions
 
 
-def decode_all(pieces: list[bytes]) -> list[str]:
-    decoder = SSEDecoder()
+def decode_all(pieces: list[bytes], max_line_bytes: int | None = None) -> list[str]:
+    decoder = SSEDecoder(max_line_bytes)
     events: list[str] = []
     for piece in pieces:
         events.extend(decoder.feed(piece))
@@ -60,9 +64,16 @@ def test_crlf_split_between_reads() -> None:
     assert decode_all([b"data: a\r", b"\n\r", b"\n"]) == ["a"]
 
 
-def test_invalid_utf8_raises() -> None:
-    with pytest.raises(UnicodeDecodeError):
+def test_invalid_utf8_raises_a_response_error() -> None:
+    with pytest.raises(KimiResponseError, match="not valid UTF-8"):
         decode_all([b"data: \xff\xfe\n\n"])
+
+
+def test_invalid_utf8_in_an_unterminated_last_line_raises_a_response_error() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: [DONE]\n\ndata: \xe4\xbd") == ["[DONE]"]
+    with pytest.raises(KimiResponseError, match="not valid UTF-8"):
+        decoder.flush()
 
 
 STREAMS = [
@@ -88,3 +99,82 @@ def test_any_split_yields_the_same_events(raw: bytes, cuts: list[int]) -> None:
     assert decode_all(pieces) == expected
     assert expected[-1] == "[DONE]"
     assert len(expected) > 3
+
+
+# --- cost and limits ---------------------------------------------------------------
+
+PIECE = b"x" * 4096
+MIB = 1024 * 1024
+
+
+def test_a_piece_of_a_long_line_does_not_copy_what_is_already_buffered() -> None:
+    # A 20 MiB line in 4 KiB reads. Decoding that re-joins the buffered part on
+    # every read allocates a copy of it (20 MiB) for each new piece: quadratic.
+    # Linear decoding allocates next to nothing per piece; the line is joined
+    # once, when it ends.
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: ") == []
+    for _ in range(20 * MIB // len(PIECE)):
+        assert decoder.feed(PIECE) == []
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before, _ = tracemalloc.get_traced_memory()
+        for _ in range(16):
+            decoder.feed(PIECE)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak - before < MIB, f"one 4 KiB piece cost {(peak - before) // 16:,} bytes"
+    (event,) = decoder.feed(b"\n\n")
+    assert len(event) == 20 * MIB + 16 * len(PIECE)
+    assert event == "x" * len(event)
+
+
+def test_a_line_over_the_limit_is_refused_and_names_the_limit() -> None:
+    decoder = SSEDecoder(max_line_bytes=10_000)
+    decoder.feed(b"data: ")
+    decoder.feed(b"x" * 9_000)
+    with pytest.raises(KimiResponseError, match="longer than 10,000 bytes"):
+        decoder.feed(b"x" * 2_000)
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: " + b"x" * 10_001 + b"\n\n"],  # one read
+        [b"data: x\n\n: " + b"c" * 10_001],  # the start of a line, in a read with events
+        [b"data: ", b"x" * 5_000, b"x" * 5_000 + b"\n"],  # ended by a read
+        [b"data: x\n\nevent: " + b"e" * 20_000 + b"\ndata: y\n\n"],  # any field
+    ],
+    ids=["whole", "tail", "pieces", "other-field"],
+)
+def test_every_way_a_long_line_arrives_is_refused(pieces: list[bytes]) -> None:
+    with pytest.raises(KimiResponseError, match="longer than 10,000 bytes"):
+        decode_all(pieces, max_line_bytes=10_000)
+
+
+def test_a_line_at_the_limit_is_accepted() -> None:
+    line = b"data: " + b"x" * (10_000 - 6)
+    assert decode_all([line[:3], line[3:], b"\n\n"], max_line_bytes=10_000) == ["x" * 9_994]
+    assert decode_all([line + b"\n\n"], max_line_bytes=10_000) == ["x" * 9_994]
+
+
+def test_an_event_of_many_short_data_lines_is_bounded_too() -> None:
+    raw = b"data: 0123456789\n" * 2_000 + b"\n"
+    with pytest.raises(KimiResponseError, match="event's data is longer than 10,000 bytes"):
+        decode_all([raw], max_line_bytes=10_000)
+    assert decode_all([b"data: 0123456789\n" * 500 + b"\n"], max_line_bytes=10_000) == [
+        "\n".join(["0123456789"] * 500)
+    ]
+
+
+def test_the_default_limit_is_the_documented_one() -> None:
+    decoder = SSEDecoder()
+    limit = MAX_SSE_LINE_BYTES
+    decoder.feed(b"data: ")
+    for _ in range(limit // MIB - 1):
+        decoder.feed(b"x" * MIB)
+    decoder.feed(b"x" * (MIB - 6))  # the line is now exactly at the limit
+    with pytest.raises(KimiResponseError, match=f"longer than {limit:,} bytes"):
+        decoder.feed(b"x")
