@@ -2,7 +2,7 @@
 
 Failing calls are the dangerous ones (error messages get built, libraries log
 what went wrong), so every failure kind is run, sync and async, with every
-logger at DEBUG (this package, requests, urllib3, httpx, httpcore), and the
+logger at DEBUG (this package, requests, urllib3, aiohttp), and the
 captured text is searched for the token.
 """
 
@@ -34,7 +34,7 @@ from langchain_kimi.testing import FakeKimiServer, Reply
 
 # Distinctive, so a match cannot be a coincidence ("tok" would match "max_tokens").
 SECRET = "sk-Zq7-VERY-SECRET-4f1c9e"
-LIBRARY_LOGGERS = ("langchain_kimi", "requests", "urllib3", "httpx", "httpcore")
+LIBRARY_LOGGERS = ("langchain_kimi", "requests", "urllib3", "aiohttp")
 
 
 @pytest.fixture
