@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-thinking",
         action="store_true",
-        help="turn thinking off (kimi-k2.5/k2.6; faster, no reasoning)",
+        help="turn thinking off (models that can: kimi-k2.5, kimi-k2.6, kimi-k3)",
     )
     parser.add_argument(
         "--show-reasoning", action="store_true", help="stream the model's reasoning to stderr"
@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="JSON mode: the answer is one JSON object"
     )
     parser.add_argument(
-        "--image", metavar="PATH", help="attach an image (kimi-k2.5, kimi-k2.6, kimi-k3)"
+        "--image", metavar="PATH", help="attach an image (for a model that reads them: kimi-k2.6)"
     )
     parser.add_argument(
         "--offline",
@@ -359,11 +359,11 @@ def sniff_image_type(head: bytes) -> str | None:
 
 def _read_image(path: str, model: str) -> dict[str, Any]:
     """A LangChain base64 image block for ``path``, or UsageError."""
-    from langchain_kimi._profiles import find_model_spec
+    from langchain_kimi._profiles import resolve_model
 
-    spec = find_model_spec(model)
-    if spec is not None and not spec.image_inputs:
-        raise UsageError(f"{model} does not accept images; use --model kimi-k2.5")
+    rules = resolve_model(model)
+    if rules is not None and not rules.image_inputs:
+        raise UsageError(f"{model} does not accept images; use --model kimi-k2.6")
     file = Path(path)
     if file.is_dir():
         raise UsageError(f"--image {path}: is a directory, not an image file")

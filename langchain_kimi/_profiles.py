@@ -289,11 +289,6 @@ def unknown_model_message(model: str, closest: str) -> str:
 # --- what the request code asks --------------------------------------------------------
 
 
-def find_model_spec(model: str) -> ModelRules | None:
-    """The rules for ``model`` (the command line's name for :func:`resolve_model`)."""
-    return resolve_model(model)
-
-
 def model_thinks(model: str, thinking: bool | None) -> bool:
     """Whether a request to ``model`` with this ``thinking`` switch runs in thinking mode."""
     rules = resolve_model(model)

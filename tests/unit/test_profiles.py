@@ -21,7 +21,7 @@ from langchain_core.language_models import ModelProfile
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
-from langchain_kimi import ChatKimi, _profiles, chat_models
+from langchain_kimi import ChatKimi, chat_models
 from langchain_kimi._profiles import (
     catalogue_spelling,
     closest_known_model,
@@ -601,4 +601,3 @@ def test_rules_are_the_profiles_data() -> None:
     for name in MODELS:
         rules = resolve_model(name)
         assert rules is not None and rules.profile is _PROFILES[name]
-    assert _profiles.find_model_spec("kimi-k3") is resolve_model("kimi-k3")
