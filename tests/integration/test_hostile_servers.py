@@ -15,6 +15,7 @@ import contextlib
 import http.server
 import json
 import logging
+import socketserver
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -126,6 +127,14 @@ def everything_shown(err: BaseException) -> str:
     return "\n".join(parts)
 
 
+class _LoopbackHTTPServer(http.server.ThreadingHTTPServer):
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's name (a DNS query): not here.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "127.0.0.1"
+        self.server_port = int(self.server_address[1])
+
+
 class RawServer:
     """A loopback HTTP/1.1 server whose every answer is written by ``respond``.
 
@@ -153,9 +162,13 @@ class RawServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _LoopbackHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll: shutdown() waits up to one interval (0.5 s by default),
+        # once per test.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
