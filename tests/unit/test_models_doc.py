@@ -118,3 +118,27 @@ def test_the_python_blocks_run_offline(monkeypatch: pytest.MonkeyPatch) -> None:
             "None",
             "refused: True",
         ]
+
+
+README = DOC.parents[1] / "README.md"
+README_COLUMNS = ["Model", "Status", "Context", "Input", "Thinking"]
+
+
+def test_the_readme_table_says_what_the_data_says() -> None:
+    lines = README.read_text("utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Model | Status |"))
+    header = [cell.strip() for cell in lines[start].strip("|").split("|")]
+    assert header == README_COLUMNS
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0].strip("`")] = dict(zip(README_COLUMNS, cells, strict=True))
+    models = known_models()
+    assert set(rows) == set(models)
+    for name, rules in models.items():
+        expected = expected_cells(rules)
+        expected["Status"] = "deprecated on Moonshot" if rules.deprecated else "active"
+        for column in README_COLUMNS[1:]:
+            assert rows[name][column] == expected[column], (name, column)
