@@ -1,7 +1,9 @@
 """``ChatKimi``: Kimi chat models behind LangChain's ``BaseChatModel`` interface.
 
 This module wires the pure steps together and holds no protocol logic:
-messages -> ``_payload`` -> ``_transport`` -> ``_sse`` -> ``_response``.
+messages -> ``_payload`` -> ``_transport`` (sync) / ``_async_transport`` ->
+``_answer_reader`` (``_sse`` + ``_response``) -> LangChain results. What each
+model accepts comes from ``_profiles``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from pydantic import (
 )
 
 from langchain_kimi import _structured
-from langchain_kimi._limits import MAX_RESPONSE_BYTES
+from langchain_kimi._answer_reader import StreamReader, decode_json
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
@@ -50,8 +52,7 @@ from langchain_kimi._profiles import (
     resolve_model,
     unknown_model_message,
 )
-from langchain_kimi._response import StreamParser, completion_as_stream, parse_completion
-from langchain_kimi._sse import SSEDecoder
+from langchain_kimi._response import parse_completion
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
 from langchain_kimi._transport import (
     DEFAULT_MAX_CONNECTIONS,
@@ -62,10 +63,8 @@ from langchain_kimi._transport import (
 from langchain_kimi._user_warnings import warn_at_user_code
 from langchain_kimi._version import __version__
 from langchain_kimi.errors import (
-    KimiResponseError,
     KimiStreamInterruptedError,
     KimiTimeoutError,
-    redact_secrets,
 )
 
 if TYPE_CHECKING:
@@ -807,7 +806,7 @@ class ChatKimi(BaseChatModel):
         transport = self._sync()
         secrets = transport.endpoint.secrets
         raw = transport.post(body)
-        data = _decode_json(raw, secrets)
+        data = decode_json(raw, secrets)
         # The bytes are done with: a large answer would otherwise be held twice
         # while LangChain copies its text (one third of the peak, measured).
         del raw
@@ -824,7 +823,7 @@ class ChatKimi(BaseChatModel):
         transport = self._async()
         secrets = transport.endpoint.secrets
         raw = await transport.post(body)
-        data = _decode_json(raw, secrets)
+        data = decode_json(raw, secrets)
         # The bytes are done with: a large answer would otherwise be held twice
         # while LangChain copies its text (one third of the peak, measured).
         del raw
@@ -839,7 +838,7 @@ class ChatKimi(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         body = self._encode(messages, stop, True, kwargs)
         transport = self._sync()
-        reader = _StreamReader(transport.endpoint.secrets)
+        reader = StreamReader(transport.endpoint.secrets)
         try:
             for raw in transport.stream(body):
                 yield from reader.feed(raw)
@@ -858,7 +857,7 @@ class ChatKimi(BaseChatModel):
     ) -> AsyncIterator[ChatGenerationChunk]:
         body = self._encode(messages, stop, True, kwargs)
         transport = self._async()
-        reader = _StreamReader(transport.endpoint.secrets)
+        reader = StreamReader(transport.endpoint.secrets)
         try:
             async for raw in transport.stream(body):
                 for chunk in reader.feed(raw):
@@ -958,119 +957,6 @@ class ChatKimi(BaseChatModel):
         )
 
 
-class _StreamReader:
-    """Bytes of one stream -> chunks: the SSE decoder and the parser together.
-
-    A service (or proxy) may answer a streaming request with one JSON body
-    instead of an event stream: a whole completion, or ``{"error": ...}``. The
-    first bytes tell (``{`` where an SSE line would start): the body is then
-    read whole and given as the chunks a stream of it would have produced, or
-    raised as the error it holds. ``secrets`` are redacted from every error.
-    """
-
-    __slots__ = (
-        "_body",
-        "_body_size",
-        "_decoder",
-        "_head",
-        "_mode",
-        "_parser",
-        "secrets",
-        "started",
-    )
-
-    def __init__(self, secrets: Sequence[str] = ()) -> None:
-        self.secrets = tuple(secrets)
-        self._decoder = SSEDecoder()
-        self._parser = StreamParser(self.secrets)
-        self._mode = _SNIFF
-        self._head = b""  # the first bytes that are not blank, to say what the body was
-        self._body: list[bytes] = []
-        self._body_size = 0
-        self.started = False  # bytes of the answer have arrived
-
-    def feed(self, raw: bytes) -> Iterator[ChatGenerationChunk]:
-        """The chunks of the events ``raw`` completes, each yielded before the next is parsed.
-
-        One read can hold several events: a bad one raises only after the
-        chunks of the events before it were delivered.
-        """
-        if self._mode is not _SSE and self._read_first_bytes(raw):
-            return
-        parser = self._parser
-        for data in self._decoder.feed(raw):
-            chunk = parser.feed(data)
-            if chunk is not None:
-                yield chunk
-
-    def _read_first_bytes(self, raw: bytes) -> bool:
-        """Tell an event stream from a JSON body; True when ``raw`` went to the body."""
-        self.started = True
-        if self._mode is _JSON:
-            self._add_to_body(raw)
-            return True
-        head = raw.lstrip()
-        if not head:
-            return False  # blank so far: still undecided (SSE skips blank lines)
-        self._head = head[:_HEAD_BYTES]
-        if head[:1] in (b"{", b"["):
-            self._mode = _JSON
-            self._add_to_body(head)
-            return True
-        self._mode = _SSE
-        return False
-
-    def _add_to_body(self, raw: bytes) -> None:
-        self._body_size += len(raw)
-        if self._body_size > MAX_RESPONSE_BYTES:
-            self._body.clear()
-            raise KimiResponseError(
-                "the answer to a streaming request is a JSON body larger than "
-                f"{MAX_RESPONSE_BYTES:,} bytes (the limit for one answer)"
-            )
-        self._body.append(raw)
-
-    def finish(self) -> list[ChatGenerationChunk]:
-        """The last chunks, once the bytes have ended (raises if the answer is incomplete)."""
-        if self._mode is _JSON:
-            return self._finish_json()
-        parser = self._parser
-        chunks = []
-        for data in self._decoder.flush():
-            chunk = parser.feed(data)
-            if chunk is not None:
-                chunks.append(chunk)
-        if (
-            not parser.done
-            and not parser.started
-            and self._head
-            and not self._head.startswith(_SSE_LINE_STARTS)
-        ):
-            # Not an interruption: nothing in the answer was an event.
-            shown = redact_secrets(self._head.decode("utf-8", "replace"), self.secrets)
-            raise KimiResponseError(
-                "the answer to a streaming request is not an event stream: "
-                f"it starts with {shown!r}"
-            )
-        chunks.append(parser.finish())
-        return chunks
-
-    def _finish_json(self) -> list[ChatGenerationChunk]:
-        data = _decode_json(b"".join(self._body), self.secrets)
-        self._body.clear()
-        try:
-            return completion_as_stream(data, secrets=self.secrets)
-        except KimiResponseError as err:
-            reason = str(err)
-        raise KimiResponseError(
-            "the service answered a streaming request with one JSON body instead of an "
-            f"event stream, and it is not a completion: {reason}"
-        )
-
-    def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
-        return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
-
-
 def _thinking_switch(value: Any) -> bool | None:
     """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
     if isinstance(value, Mapping):
@@ -1091,28 +977,6 @@ def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
             f"{field}={other} disagree: set only one"
         )
     params[field] = value
-
-
-# _StreamReader modes: deciding from the first bytes, an event stream, a JSON body.
-_SNIFF = "sniff"
-_SSE = "sse"
-_JSON = "json"
-_HEAD_BYTES = 200
-# What the first line of an event stream starts with: a field or a comment.
-_SSE_LINE_STARTS = (b"data:", b":", b"event:", b"id:", b"retry:")
-
-
-def _decode_json(raw: bytes, secrets: Sequence[str] = ()) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        problem = "not JSON"
-    except RecursionError:
-        problem = "JSON nested too deeply"
-    # Raised outside the except clause: the JSONDecodeError holds the whole body
-    # (unredacted) and would ride along as __context__.
-    excerpt = redact_secrets(raw[:_HEAD_BYTES].decode("utf-8", "replace"), secrets)
-    raise KimiResponseError(f"the response is {problem}: {excerpt!r}")
 
 
 def _looks_like_credential(name: str) -> bool:

@@ -1,7 +1,7 @@
 """Whatever arrives, the decoder and the parsers give chunks or a KimiError, nothing else.
 
 Random bytes, random JSON and random SSE framings go through the SSE decoder and
-``_StreamReader`` (decoder and ``StreamParser``), and random JSON through
+``StreamReader`` (decoder and ``StreamParser``), and random JSON through
 ``parse_completion``. Shapes close to real answers, with any JSON value in any
 place, reach the deep paths that purely random values rarely do. What is
 accepted is also checked to be usable: chunks add up without raising (as
@@ -22,9 +22,9 @@ from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk
 
+from langchain_kimi._answer_reader import StreamReader, decode_json
 from langchain_kimi._response import StreamParser, completion_as_stream, parse_completion
 from langchain_kimi._sse import SSEDecoder
-from langchain_kimi.chat_models import _decode_json, _StreamReader
 from langchain_kimi.errors import KimiError, KimiResponseError
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -170,8 +170,8 @@ def framed_streams(draw: st.DrawFn) -> list[bytes]:
 
 
 def read_stream(pieces: list[bytes]) -> list[ChatGenerationChunk]:
-    """``_StreamReader`` over ``pieces``; chunks or a KimiError, and the chunks add up."""
-    reader = _StreamReader()
+    """``StreamReader`` over ``pieces``; chunks or a KimiError, and the chunks add up."""
+    reader = StreamReader()
     chunks: list[ChatGenerationChunk] = []
     try:
         for piece in pieces:
@@ -343,7 +343,7 @@ def test_a_deeply_nested_event_is_a_response_error() -> None:
 
 def test_a_deeply_nested_completion_is_a_response_error() -> None:
     with pytest.raises(KimiResponseError, match="nested too deeply"):
-        _decode_json(DEEP.encode())
+        decode_json(DEEP.encode())
     with pytest.raises(KimiResponseError, match="nested too deeply"):
         read_stream_strictly([DEEP.encode()])  # a JSON body answering a stream
 
@@ -367,6 +367,6 @@ def test_deeply_nested_tool_arguments_are_an_invalid_call() -> None:
 
 
 def read_stream_strictly(pieces: list[bytes]) -> list[ChatGenerationChunk]:
-    reader = _StreamReader()
+    reader = StreamReader()
     chunks = [chunk for piece in pieces for chunk in reader.feed(piece)]
     return chunks + reader.finish()

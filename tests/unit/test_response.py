@@ -8,8 +8,8 @@ from functools import reduce
 import pytest
 from langchain_core.messages import AIMessageChunk
 
+from langchain_kimi._answer_reader import StreamReader
 from langchain_kimi._response import StreamParser, parse_completion, parse_usage
-from langchain_kimi.chat_models import _StreamReader
 from langchain_kimi.errors import (
     KimiAPIError,
     KimiResponseError,
@@ -21,7 +21,7 @@ from tests.fixtures.load import docs_json, docs_text, interactions
 
 
 def aggregate(raw: str | bytes) -> AIMessageChunk:
-    reader = _StreamReader()
+    reader = StreamReader()
     chunks = list(reader.feed(raw.encode() if isinstance(raw, str) else raw))
     chunks.extend(reader.finish())
     message = reduce(lambda a, b: a + b, chunks).message
@@ -261,7 +261,7 @@ def test_whole_tool_call_in_one_delta() -> None:
 
 def test_error_event_after_200_raises() -> None:
     raw = 'data: {"choices":[{"index":0,"delta":{"content":"a"}}]}\n\ndata: {"error": {"message": "upstream died", "type": "server_error"}}\n\n'
-    reader = _StreamReader()
+    reader = StreamReader()
     chunks = reader.feed(raw.encode())
     # The chunk of the event before the error is delivered first.
     assert next(chunks).message.content == "a"
@@ -271,11 +271,11 @@ def test_error_event_after_200_raises() -> None:
 
 def test_malformed_line_is_named() -> None:
     with pytest.raises(KimiResponseError, match=r"\{not json"):
-        list(_StreamReader().feed(b"data: {not json\n\n"))
+        list(StreamReader().feed(b"data: {not json\n\n"))
 
 
 def test_stream_without_done_is_interrupted_with_partial_text() -> None:
-    reader = _StreamReader()
+    reader = StreamReader()
     chunks = list(
         reader.feed(
             b'data: {"choices":[{"index":0,"delta":{"reasoning_content":"hm","content":"Hel"}}]}\n\n'
