@@ -167,5 +167,19 @@ class StreamReader:
             f"event stream, and it is not a completion: {reason}"
         )
 
-    def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
-        return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
+    def answer_ended(self) -> bool:
+        """The event that ends the answer (``[DONE]``) has arrived: nothing after it is read."""
+        return self._parser.done
+
+    def broken_off(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
+        """The error to raise for ``cause`` (bytes stopped coming), in its ``except`` clause.
+
+        ``cause`` itself before any answer arrived; else an interruption carrying
+        what had arrived, which replaces ``cause`` (as ``raise ... from None`` would).
+        """
+        if not self.started:
+            return cause
+        timed_out = isinstance(cause, KimiTimeoutError)
+        error = self._parser.interrupted(str(cause), timed_out=timed_out)
+        error.__suppress_context__ = True
+        return error

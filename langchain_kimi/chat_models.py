@@ -279,7 +279,11 @@ class ChatKimi(BaseChatModel):
     connect_timeout: float | None = 10.0
     """Connect timeout in seconds (None waits forever). Retried."""
     max_retries: int = 2
-    """Retries after connection failures and 408/429/5xx answers; 0 disables."""
+    """Retries after failures to connect and 408/429/5xx answers; 0 disables."""
+    retry_on_ambiguous_failure: bool = False
+    """Also retry when the connection is lost after the request was sent and before
+    any answer. The service may have received it whole: a retry can run, and be
+    charged, twice. Off by default; nothing is retried once an answer has begun."""
     temperature: float | None = None
     """Sampling temperature. Sent only when set; a model that fixes it (see the
     models page) does not get it, and a different value warns once."""
@@ -700,7 +704,7 @@ class ChatKimi(BaseChatModel):
             headers=headers,
             connect_timeout=self.connect_timeout,
             read_timeout=self.timeout,
-            retry=RetryPolicy(max_retries=self.max_retries),
+            retry=RetryPolicy(self.max_retries, self.retry_on_ambiguous_failure),
             total_timeout=self.total_timeout,
             secrets=self._secrets(),
         )
@@ -840,12 +844,11 @@ class ChatKimi(BaseChatModel):
         transport = self._sync()
         reader = StreamReader(transport.endpoint.secrets)
         try:
-            for raw in transport.stream(body):
+            # The transport stops reading once the reader has the answer's end.
+            for raw in transport.stream(body, reader.answer_ended):
                 yield from reader.feed(raw)
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
-            if not reader.started:
-                raise
-            raise reader.interrupted(err) from None
+            raise reader.broken_off(err)  # noqa: B904 (err itself, or one that replaces it)
         yield from reader.finish()
 
     async def _astream(
@@ -859,13 +862,11 @@ class ChatKimi(BaseChatModel):
         transport = self._async()
         reader = StreamReader(transport.endpoint.secrets)
         try:
-            async for raw in transport.stream(body):
+            async for raw in transport.stream(body, reader.answer_ended):
                 for chunk in reader.feed(raw):
                     yield chunk
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
-            if not reader.started:
-                raise
-            raise reader.interrupted(err) from None
+            raise reader.broken_off(err)  # noqa: B904 (err itself, or one that replaces it)
         for chunk in reader.finish():
             yield chunk
 
