@@ -614,6 +614,7 @@ class StreamParser:
 
     def _second_choice(self, choices: list[Any]) -> KimiResponseError:
         """The error for an event with another choice than the first (a stream has one)."""
+        carries = f"{len(choices):,} choices in one event"
         for position, choice in enumerate(choices):
             index = choice.get("index") if isinstance(choice, dict) else None
             if index:
@@ -621,12 +622,11 @@ class StreamParser:
                     return _malformed(
                         f"choices[{position}].index", "a whole number", index, "stream event"
                     )
+                carries = f"a choice with index {index}"
                 break
-        else:
-            index = len(choices) - 1
         return KimiResponseError(
-            f"the stream carries a choice with index {index}: a streaming request asks "
-            "for one choice, and choices are never merged into one answer"
+            f"the stream carries {carries}: a streaming request asks for one choice, "
+            "and choices are never merged into one answer"
         )
 
     def _read_first(self, event: dict[str, Any]) -> None:
