@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from langchain_kimi import _structured
-from langchain_kimi._answer_reader import StreamReader, decode_json
+from langchain_kimi._answer_reader import StreamReader, read_completion
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
@@ -52,7 +52,6 @@ from langchain_kimi._profiles import (
     resolve_model,
     unknown_model_message,
 )
-from langchain_kimi._response import parse_completion
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
 from langchain_kimi._transport import (
     DEFAULT_MAX_CONNECTIONS,
@@ -808,13 +807,7 @@ class ChatKimi(BaseChatModel):
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
         transport = self._sync()
-        secrets = transport.endpoint.secrets
-        raw = transport.post(body)
-        data = decode_json(raw, secrets)
-        # The bytes are done with: a large answer would otherwise be held twice
-        # while LangChain copies its text (one third of the peak, measured).
-        del raw
-        return parse_completion(data, secrets=secrets)
+        return read_completion(transport.post(body), transport.endpoint.secrets)
 
     async def _agenerate(
         self,
@@ -825,13 +818,7 @@ class ChatKimi(BaseChatModel):
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
         transport = self._async()
-        secrets = transport.endpoint.secrets
-        raw = await transport.post(body)
-        data = decode_json(raw, secrets)
-        # The bytes are done with: a large answer would otherwise be held twice
-        # while LangChain copies its text (one third of the peak, measured).
-        del raw
-        return parse_completion(data, secrets=secrets)
+        return read_completion(await transport.post(body), transport.endpoint.secrets)
 
     def _stream(
         self,
