@@ -542,12 +542,15 @@ class SyncTransport:
                 if 200 <= status < 300:
                     return response
                 try:
-                    raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
+                    # An interim response has no body, and the real answer
+                    # follows on its connection: reading "to the end" would give
+                    # that connection back to the pool. Closed unread, it is dropped.
+                    raw = b""
+                    if status >= 200:
+                        raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
                 except Exception:  # the error status is what matters; the body is a bonus
                     raw = b""
                 finally:
-                    # Also discards the connection of an interim response
-                    # (whose real answer would follow on it).
                     response.close()
                 failure, error, retry_after = error_for_status(
                     endpoint, status, response.headers, raw

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import requests
 from langchain_core.messages import AIMessageChunk
 
 from langchain_kimi import (
@@ -32,7 +33,15 @@ from langchain_kimi import (
 )
 
 from ._raw_server import RawConnection, RawRequest, RawServer, one_answer
-from .test_hostile_servers import call, chunk_event, completion, everything_shown, make, sse
+from .test_hostile_servers import (
+    Outcome,
+    call,
+    chunk_event,
+    completion,
+    everything_shown,
+    make,
+    sse,
+)
 
 MODES = ["invoke", "stream", "ainvoke", "astream"]
 # Every way to get an answer: invoke and its twin, streams, invoke that streams under the hood.
@@ -122,6 +131,37 @@ def test_interim_responses_never_hand_an_answer_to_the_wrong_prompt(
         got = answers(server.base_url, mode, prompts)
     assert got == [f"answer to {prompt}" for prompt in prompts]
     assert len(server.requests) == 3
+
+
+@pytest.mark.parametrize("mode", ["invoke", "stream"])
+def test_with_your_own_session_an_interim_response_is_refused_and_its_connection_dropped(
+    mode: str,
+) -> None:
+    # The user's requests.Session is used as given: its http.client cannot read
+    # past a 103. The call is refused, and the answer behind it never reaches
+    # the next call.
+    def early_hints_then_answer(connection: RawConnection) -> None:
+        while (request := connection.read_request()) is not None:
+            if not connection.send(EARLY_HINTS):
+                return
+            if not send_answer(connection, request, keep_alive=True):
+                return
+
+    with RawServer(early_hints_then_answer) as server, requests.Session() as session:
+        model = make(server.base_url, http_client=session, max_retries=2)
+        for prompt in ("first", "second", "third"):
+            outcome = Outcome()
+            try:
+                if mode == "invoke":
+                    outcome.message = model.invoke(prompt)
+                else:
+                    outcome.chunks = list(model.stream(prompt))
+            except KimiError as err:
+                outcome.error = err
+            err = outcome.raised(KimiResponseError)
+            assert "interim response (103)" in str(err)
+    assert len(server.requests) == 3  # never retried: the service answered
+    assert server.accepted == 3  # each connection, with an answer unread on it, was dropped
 
 
 @pytest.mark.parametrize("mode", MODES)
