@@ -174,7 +174,9 @@ class ChatKimi(BaseChatModel):
         total_timeout: float | None
             The longest a whole call may take, retries included (default: none).
         max_retries: int
-            Retries for connection failures and 408/429/5xx (default 2; 0 disables).
+            Retries when no connection could be made, and after 408/429/5xx
+            (default 2; 0 disables). ``retry_on_ambiguous_failure=True`` also
+            retries a connection lost after sending, before any answer.
         max_connections: int
             Connections open at once, per event loop or per process (default 512).
         default_headers: dict | None
