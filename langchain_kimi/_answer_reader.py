@@ -3,7 +3,7 @@
 :class:`StreamReader` joins the SSE decoder (:mod:`langchain_kimi._sse`) and the
 stream parser (:mod:`langchain_kimi._response`) for one streamed answer, and
 tells an event stream from a JSON body that answers a streaming request.
-:func:`decode_json` reads a whole (non-streamed) body. Pure: no I/O; errors are
+:func:`read_completion` reads a whole (non-streamed) body. Pure: no I/O; errors are
 :class:`~langchain_kimi.KimiResponseError` with the model's secrets redacted.
 
 Usage::
@@ -22,10 +22,10 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langchain_kimi._limits import MAX_RESPONSE_BYTES
-from langchain_kimi._response import StreamParser, completion_as_stream
+from langchain_kimi._response import StreamParser, completion_as_stream, parse_completion
 from langchain_kimi._sse import SSEDecoder
 from langchain_kimi.errors import (
     KimiResponseError,
@@ -34,7 +34,7 @@ from langchain_kimi.errors import (
     redact_secrets,
 )
 
-__all__ = ["StreamReader", "decode_json"]
+__all__ = ["StreamReader", "decode_json", "read_completion"]
 
 # StreamReader modes: deciding from the first bytes, an event stream, a JSON body.
 _SNIFF = "sniff"
@@ -43,6 +43,18 @@ _JSON = "json"
 _HEAD_BYTES = 200
 # What the first line of an event stream starts with: a field or a comment.
 _SSE_LINE_STARTS = (b"data:", b":", b"event:", b"id:", b"retry:")
+
+
+def read_completion(raw: bytes, secrets: Sequence[str] = ()) -> ChatResult:
+    """A whole (non-streamed) answer's body -> ``ChatResult``.
+
+    Pass the bytes straight in (``read_completion(transport.post(body), ...)``),
+    keeping no reference: they are dropped once decoded, so a large answer is
+    not held twice while LangChain copies its text (a third of the peak).
+    """
+    data = decode_json(raw, secrets)
+    del raw
+    return parse_completion(data, secrets=secrets)
 
 
 def decode_json(raw: bytes, secrets: Sequence[str] = ()) -> Any:
@@ -167,5 +179,19 @@ class StreamReader:
             f"event stream, and it is not a completion: {reason}"
         )
 
-    def interrupted(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
-        return self._parser.interrupted(str(cause), timed_out=isinstance(cause, KimiTimeoutError))
+    def answer_ended(self) -> bool:
+        """The event that ends the answer (``[DONE]``) has arrived: nothing after it is read."""
+        return self._parser.done
+
+    def broken_off(self, cause: KimiStreamInterruptedError | KimiTimeoutError) -> Exception:
+        """The error to raise for ``cause`` (bytes stopped coming), in its ``except`` clause.
+
+        ``cause`` itself before any answer arrived; else an interruption carrying
+        what had arrived, which replaces ``cause`` (as ``raise ... from None`` would).
+        """
+        if not self.started:
+            return cause
+        timed_out = isinstance(cause, KimiTimeoutError)
+        error = self._parser.interrupted(str(cause), timed_out=timed_out)
+        error.__suppress_context__ = True
+        return error

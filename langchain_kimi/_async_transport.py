@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,17 +30,22 @@ import yarl
 from langchain_kimi._limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
 from langchain_kimi._network_settings import NetworkSettings
 from langchain_kimi._transport import (
+    AFTER_ANSWER_GRACE,
     DEFAULT_MAX_CONNECTIONS,
     Deadline,
     Endpoint,
+    Failure,
+    answer_broken_error,
     certificate_refused_error,
     connect_timeout_error,
     delay_before_retry,
     describe_error,
     error_for_status,
+    lost_connection_error,
     read_timeout_error,
     stalled_error,
     too_large_error,
+    with_secrets,
 )
 from langchain_kimi.errors import KimiConnectionError, KimiError, KimiStreamInterruptedError
 
@@ -93,7 +98,9 @@ class AsyncTransport:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self.endpoint = endpoint
+        self._settings = NetworkSettings.from_environment(endpoint.url)
+        # A proxy's error page may echo its credentials: errors redact them too.
+        self.endpoint = endpoint = with_secrets(endpoint, self._settings.proxy_secrets())
         self._max_connections = max_connections
         self._given = session
         self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSession] = (
@@ -104,7 +111,6 @@ class AsyncTransport:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=endpoint.connect_timeout, sock_read=endpoint.read_timeout
         )
-        self._settings = NetworkSettings.from_environment(endpoint.url)
         self._proxy: yarl.URL | None = None
         self._proxy_headers: dict[str, str] | None = None
         if session is None and self._settings.proxy is not None:
@@ -182,39 +188,58 @@ class AsyncTransport:
         attempt = 0
         while True:
             retry_after: float | None = None
-            # Raised after the except clauses, not in them: aiohttp's exception
-            # can hold the request's headers, token included, as __context__.
-            fatal: KimiError | None = None
             try:
                 response = await session.post(self._url, data=body, **self._options)
-            except aiohttp.ConnectionTimeoutError:
-                error: KimiError = connect_timeout_error(endpoint)
-            except aiohttp.ServerTimeoutError:
-                fatal = read_timeout_error(endpoint)
-            except aiohttp.ClientConnectionError as err:
-                # Nothing was answered: the connection failed, or broke before
-                # a status line (a kept-alive one the server had dropped).
-                fatal = certificate_refused_error(err, endpoint)
-                error = KimiConnectionError(
-                    f"could not reach {endpoint.url}: {describe_error(err)}"
-                )
             except aiohttp.ClientError as err:
-                fatal = KimiConnectionError(
-                    f"request to {endpoint.url} failed: {describe_error(err)}"
-                )
+                # Sorted here, raised below: aiohttp's exception can hold the
+                # request's headers, token included, as __context__.
+                failure, error = self._failure(err)
             else:
                 status = response.status
-                if status < 300:
+                if 200 <= status < 300:
                     return response
                 try:
                     raw = await _read_error_body(response)
                 finally:
                     response.release()
-                error, retry_after = error_for_status(endpoint, status, response.headers, raw)
-            if fatal is not None:
-                raise fatal
-            await asyncio.sleep(delay_before_retry(policy, attempt, error, retry_after, deadline))
+                failure, error, retry_after = error_for_status(
+                    endpoint, status, response.headers, raw
+                )
+            await asyncio.sleep(
+                delay_before_retry(policy, attempt, failure, error, retry_after, deadline)
+            )
             attempt += 1
+
+    def _failure(self, err: aiohttp.ClientError) -> tuple[Failure, KimiError]:
+        """What aiohttp's ``err`` says about the request (for the retry policy), and its error."""
+        endpoint = self.endpoint
+        if isinstance(err, aiohttp.ConnectionTimeoutError):
+            return Failure.CONNECT_TIMEOUT, connect_timeout_error(endpoint)
+        if isinstance(err, aiohttp.ServerTimeoutError):
+            return Failure.READ_TIMEOUT, read_timeout_error(endpoint)
+        refused = certificate_refused_error(err, endpoint)
+        if refused is not None:
+            return Failure.CERTIFICATE, refused
+        reason = describe_error(err)
+        if isinstance(err, (aiohttp.ClientConnectorError, aiohttp.ClientHttpProxyError)):
+            # No connection to the service: refused, not found, TLS handshake, proxy.
+            return Failure.CONNECT_FAILED, KimiConnectionError(
+                f"could not reach {endpoint.url}: {reason}"
+            )
+        if isinstance(err, aiohttp.ServerDisconnectedError) and not isinstance(err.message, str):
+            # aiohttp hands over the head it had begun to parse: the service answered.
+            return Failure.ANSWER_BROKEN, answer_broken_error(
+                endpoint, "the server disconnected in the answer's head", malformed=False
+            )
+        if isinstance(err, aiohttp.ClientResponseError):
+            # A status line or headers aiohttp refused to parse.
+            return Failure.ANSWER_BROKEN, answer_broken_error(endpoint, err.message, malformed=True)
+        if isinstance(err, aiohttp.ClientConnectionError):
+            # Sent, then the connection ended or was reset before a head was
+            # parsed. (aiohttp does not say whether a reset came after the first
+            # bytes of a head: such a reset counts as a loss before the answer.)
+            return Failure.LOST_BEFORE_ANSWER, lost_connection_error(endpoint, reason)
+        return Failure.OTHER, KimiConnectionError(f"request to {endpoint.url} failed: {reason}")
 
     async def post(self, body: bytes) -> bytes:
         """POST ``body``; return the whole (decoded) response body."""
@@ -240,8 +265,16 @@ class AsyncTransport:
             assert deadline is not None  # aiohttp's own timeouts were mapped inside
             raise deadline.exceeded() from None
 
-    async def stream(self, body: bytes) -> AsyncIterator[bytes]:
-        """POST ``body``; yield the response body's bytes as they arrive."""
+    async def stream(
+        self, body: bytes, answer_ended: Callable[[], bool] | None = None
+    ) -> AsyncIterator[bytes]:
+        """POST ``body``; yield the response body's bytes as they arrive.
+
+        ``answer_ended``: as for :meth:`SyncTransport.stream
+        <langchain_kimi._transport.SyncTransport.stream>`: once it says the
+        answer is whole, the rest of the body gets a short grace to end and is
+        not yielded; a body with more, or left open, has its connection closed.
+        """
         deadline = self.endpoint.deadline()
         try:
             async with _within(deadline):
@@ -249,27 +282,38 @@ class AsyncTransport:
         except TimeoutError:
             assert deadline is not None
             raise deadline.exceeded() from None
+        ended = False
         try:
-            if deadline is None:
-                async for piece in self._pieces(response):
-                    yield piece
-                return
-            # Each wait gets what is left of the deadline; the consumer's own
-            # time between pieces counts too, but is never interrupted.
             pieces = self._pieces(response)
+            if deadline is None:
+                async for piece in pieces:
+                    yield piece
+                    if answer_ended is not None and answer_ended():
+                        ended = await _end_body(response, deadline)
+                        return
+                ended = True
+                return
             while True:
                 try:
+                    # Each wait gets what is left of the deadline; the consumer's
+                    # own time between pieces counts too, but is never interrupted.
                     async with asyncio.timeout(deadline.remaining()):
                         piece = await anext(pieces, b"")
                 except TimeoutError:
                     raise deadline.exceeded() from None
                 if not piece:
+                    ended = True
                     return
                 yield piece
+                if answer_ended is not None and answer_ended():
+                    ended = await _end_body(response, deadline)
+                    return
         finally:
-            # A whole answer gives the connection back to the pool; one left
-            # unread (the consumer stopped early) closes it instead.
-            response.release()
+            if ended:
+                response.release()  # back to the pool
+            else:
+                # The consumer stopped early, or bytes are left: never reuse it.
+                response.close()
 
     async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         content = response.content
@@ -284,6 +328,27 @@ class AsyncTransport:
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as err:
             error = KimiStreamInterruptedError(f"the connection broke: {describe_error(err)}")
         raise error
+
+
+async def _end_body(response: aiohttp.ClientResponse, deadline: Deadline | None) -> bool:
+    """After the answer's last event: True when the body ends within the grace, with no data.
+
+    Nothing is raised: the answer is whole whatever the rest of the body does.
+    """
+    content = response.content
+    if content.at_eof():
+        return True
+    try:
+        grace = (
+            AFTER_ANSWER_GRACE
+            if deadline is None
+            else min(AFTER_ANSWER_GRACE, deadline.remaining())
+        )
+        async with asyncio.timeout(grace):
+            rest = await content.readany()
+    except (KimiError, TimeoutError, aiohttp.ClientError, OSError):
+        return False
+    return not rest
 
 
 async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:

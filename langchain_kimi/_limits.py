@@ -23,3 +23,8 @@ sends everything in one delta), so it gets the same limit as a whole body."""
 MAX_ERROR_BODY_BYTES = 64 * 1024
 """What is read of an error answer: enough for any JSON error body; a gateway's
 HTML page is only quoted, so its start is all the message needs."""
+
+MAX_CHOICES = 128
+"""Choices in one answer. Services cap ``n`` far below this (Moonshot at 5, OpenAI's
+API at 128); each choice becomes a message of a few KB, so a body of many empty
+choices would otherwise cost a hundred times its size."""

@@ -29,11 +29,14 @@ from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.utils.json import parse_partial_json
 
+from langchain_kimi._limits import MAX_CHOICES
+from langchain_kimi._sse import ErrorEvent
 from langchain_kimi.errors import (
     KimiAPIError,
     KimiResponseError,
     KimiStreamInterruptedError,
     KimiStreamTimeoutError,
+    parse_error_body,
     parse_error_json,
     redact_secrets,
 )
@@ -168,12 +171,18 @@ def _read_tool_call(
 
 
 def raise_for_error_event(
-    data: dict[str, Any], status_code: int = 200, *, secrets: Sequence[str] = ()
+    data: dict[str, Any],
+    status_code: int = 200,
+    *,
+    secrets: Sequence[str] = (),
+    partial_content: str = "",
+    partial_reasoning: str = "",
 ) -> None:
     """Raise the typed error for an ``{"error": ...}`` body that arrived with a 200.
 
     ``secrets`` are redacted from what the error shows (see
-    :func:`~langchain_kimi.errors.redact_secrets`).
+    :func:`~langchain_kimi.errors.redact_secrets`); ``partial_*``: what a stream
+    had delivered before it.
     """
     if data.get("error") is None or "choices" in data:
         return
@@ -184,6 +193,8 @@ def raise_for_error_event(
         code=code,
         trace_id=trace_id,
         body=body,
+        partial_content=partial_content,
+        partial_reasoning=partial_reasoning,
     )
 
 
@@ -205,6 +216,13 @@ def parse_completion(data: Any, *, secrets: Sequence[str] = ()) -> ChatResult:
         raise _malformed("choices", "an array", choices)
     if not choices:
         raise KimiResponseError(f"the response has no choices: {_shown_json(data, secrets)}")
+    if len(choices) > MAX_CHOICES:
+        # Each choice becomes a message of a few KB: a body of empty choices
+        # would cost a hundred times its size. No request asks for this many.
+        raise KimiResponseError(
+            f"the response has {len(choices):,} choices, more than {MAX_CHOICES} "
+            "(the most any request can ask for); it was not read further"
+        )
     usage = parse_usage(data.get("usage"))
     model_name = _optional_str(data, "model", "")
     response_id = _optional_str(data, "id", "")
@@ -428,6 +446,7 @@ class StreamParser:
         "_id",
         "_model",
         "_reasoning_parts",
+        "_replaced",
         "_secrets",
         "_system_fingerprint",
         "done",
@@ -450,6 +469,8 @@ class StreamParser:
         # Each tool call's id and argument fragments by index, to tell at the
         # end whether a cut-off answer left one incomplete.
         self._calls: dict[int, tuple[str | None, list[str]]] | None = None
+        # Indexes where a call with a new id replaced another (see _tool_call_chunks).
+        self._replaced: set[int] | None = None
 
     @property
     def started(self) -> bool:
@@ -481,6 +502,8 @@ class StreamParser:
         if data == "[DONE]":
             self.done = True
             return None
+        if data.__class__ is ErrorEvent:
+            raise self._error_event(data)
         try:
             event = json.loads(data)
         except ValueError:
@@ -501,7 +524,13 @@ class StreamParser:
             if not choices:
                 if choices is not None and not isinstance(choices, list):
                     raise _malformed("choices", "an array", choices, "stream event")
-                raise_for_error_event(event, secrets=self._secrets)
+                if event.get("error") is not None:
+                    raise_for_error_event(
+                        event,
+                        secrets=self._secrets,
+                        partial_content=self.partial_content,
+                        partial_reasoning=self.partial_reasoning,
+                    )
                 if event.get("usage") is not None:
                     self.usage = event["usage"]
                 return None
@@ -514,6 +543,8 @@ class StreamParser:
             if event.get("usage") is not None:
                 self.usage = event["usage"]
             choice = choices[0]
+            if choice.get("index") or len(choices) > 1:
+                raise self._second_choice(choices)
             if choice.get("usage") is not None:
                 self.usage = choice["usage"]
             finish = choice.get("finish_reason")
@@ -568,6 +599,36 @@ class StreamParser:
         # the values) does not ride along as __context__.
         raise error
 
+    def _error_event(self, data: str) -> KimiAPIError:
+        """The error for an ``event: error``, whatever its data holds (or if none)."""
+        code, message, trace_id, body = parse_error_body(data, secrets=self._secrets)
+        return KimiAPIError(
+            f"the service sent an error event in the stream: {message}",
+            status_code=200,
+            code=code,
+            trace_id=trace_id,
+            body=body,
+            partial_content=self.partial_content,
+            partial_reasoning=self.partial_reasoning,
+        )
+
+    def _second_choice(self, choices: list[Any]) -> KimiResponseError:
+        """The error for an event with another choice than the first (a stream has one)."""
+        carries = f"{len(choices):,} choices in one event"
+        for position, choice in enumerate(choices):
+            index = choice.get("index") if isinstance(choice, dict) else None
+            if index:
+                if index.__class__ is not int:
+                    return _malformed(
+                        f"choices[{position}].index", "a whole number", index, "stream event"
+                    )
+                carries = f"a choice with index {index}"
+                break
+        return KimiResponseError(
+            f"the stream carries {carries}: a streaming request asks for one choice, "
+            "and choices are never merged into one answer"
+        )
+
     def _read_first(self, event: dict[str, Any]) -> None:
         self._first = False
         self._model = _optional_str(event, "model", "", "stream event")
@@ -601,11 +662,24 @@ class StreamParser:
                     )
                 index = position
             known = calls.get(index)
-            if known is None or (call_id and known[0] and call_id != known[0]):
-                # A new call (LangChain also starts a new one for a new id).
+            if known is None:
                 known = calls[index] = (call_id, [])
+            elif call_id and known[0] and call_id != known[0]:
+                # Another call at the same index (LangChain also starts a new one
+                # for a new id): the one it replaces ends here, maybe cut.
+                cut = _fragment_if_cut(index, *known)
+                if cut is not None:
+                    call_chunks.append(cut)
+                known = calls[index] = (call_id, [])
+                if self._replaced is None:
+                    self._replaced = set()
+                self._replaced.add(index)
             elif call_id and not known[0]:
                 known = calls[index] = (call_id, known[1])
+            elif call_id is None and self._replaced and index in self._replaced:
+                # LangChain adds a fragment without an id to the first call at
+                # its index (the replaced one): name the call it belongs to.
+                call_id = known[0]
             if arguments:
                 known[1].append(arguments)
             call_chunks.append(tool_call_chunk(name=name, args=arguments, id=call_id, index=index))
@@ -656,17 +730,23 @@ class StreamParser:
         """Fragments that keep the calls a cut-off answer left incomplete from parsing."""
         fragments: list[ToolCallChunk] = []
         for index, (call_id, parts) in (self._calls or {}).items():
-            args = "".join(parts)
-            try:
-                complete = isinstance(json.loads(args), dict)
-            except (ValueError, RecursionError):
-                complete = False
-            if complete:
-                continue  # cut off after this call was whole
-            suffix = _unparsable_suffix(args)
-            if suffix:
-                fragments.append(tool_call_chunk(name=None, args=suffix, id=call_id, index=index))
+            fragment = _fragment_if_cut(index, call_id, parts)
+            if fragment is not None:
+                fragments.append(fragment)
         return fragments
+
+
+def _fragment_if_cut(index: int, call_id: str | None, parts: list[str]) -> ToolCallChunk | None:
+    """For a streamed call whose arguments (``parts``) are not a whole JSON object: the
+    fragment that keeps LangChain from completing them into a runnable call."""
+    args = "".join(parts)
+    try:
+        if isinstance(json.loads(args), dict):
+            return None  # whole
+    except (ValueError, RecursionError):
+        pass
+    suffix = _unparsable_suffix(args)
+    return tool_call_chunk(name=None, args=suffix, id=call_id, index=index) if suffix else None
 
 
 def _check_empty_delta(reasoning: Any, raw_calls: Any) -> None:

@@ -2,9 +2,12 @@
 
 The decoder is incremental: feed it whatever the socket produced (a byte, a
 line, half a UTF-8 character, ten events) and it returns the events completed so
-far. Lines may end in ``\\n``, ``\\r\\n`` or ``\\r``; comment lines (``:``) and
-fields other than ``data`` are ignored; an event's data lines are joined with
-``\\n`` and the event is dispatched at the blank line that ends it.
+far. Lines may end in ``\\n``, ``\\r\\n`` or ``\\r``; a UTF-8 byte-order mark
+that starts the stream is dropped; comment lines (``:``), ``id`` and ``retry``
+are ignored; an event's data lines are joined with ``\\n`` and the event is
+dispatched at the blank line that ends it. An event of type ``error``
+(``event: error``) is dispatched as an :class:`ErrorEvent`, even without data:
+it ends the answer, whatever it holds.
 
 Its cost is linear in the input: the pieces of a line that spans many reads
 are kept as a list and joined once, when the line ends. A line (or an event's
@@ -27,7 +30,16 @@ from __future__ import annotations
 from langchain_kimi._limits import MAX_SSE_LINE_BYTES
 from langchain_kimi.errors import KimiResponseError
 
-__all__ = ["SSEDecoder"]
+__all__ = ["ErrorEvent", "SSEDecoder"]
+
+_BOM = b"\xef\xbb\xbf"
+
+
+class ErrorEvent(str):
+    """The data of an ``event: error`` (empty when it had none): a ``str`` like any
+    event's data, told apart by its class."""
+
+    __slots__ = ()
 
 
 class SSEDecoder:
@@ -41,10 +53,12 @@ class SSEDecoder:
     __slots__ = (
         "_data_lines",
         "_data_size",
+        "_error_event",
         "_max_line_bytes",
         "_pending",
         "_pending_cr",
         "_pending_size",
+        "_start",
     )
 
     def __init__(self, max_line_bytes: int | None = None) -> None:
@@ -56,9 +70,21 @@ class SSEDecoder:
         self._pending_cr = False  # the last byte fed was a CR (maybe half of a CRLF)
         self._data_lines: list[str] = []
         self._data_size = 0  # bytes of the current event's data lines, once there are two
+        self._error_event = False  # the current event is an ``event: error``
+        # The first bytes, until they tell whether the stream starts with a
+        # byte-order mark (which can arrive split across reads); None after.
+        self._start: bytes | None = b""
 
     def feed(self, chunk: bytes) -> list[str]:
         """Consume ``chunk``; return the data of every event it completed."""
+        if self._start is not None:
+            chunk = self._start + chunk
+            if len(chunk) < len(_BOM) and _BOM.startswith(chunk):
+                self._start = chunk  # maybe the start of a byte-order mark
+                return []
+            self._start = None
+            if chunk.startswith(_BOM):
+                chunk = chunk[len(_BOM) :]
         if not chunk:
             return []
         if self._pending_cr and chunk[:1] == b"\n":
@@ -100,7 +126,11 @@ class SSEDecoder:
         try:
             for line in lines:
                 if not line:
-                    if data_lines:
+                    if self._error_event:
+                        events.append(ErrorEvent("\n".join(data_lines)))
+                        data_lines = self._data_lines = []
+                        self._error_event = False
+                    elif data_lines:
                         events.append(
                             data_lines[0] if len(data_lines) == 1 else "\n".join(data_lines)
                         )
@@ -111,7 +141,10 @@ class SSEDecoder:
                         self._add_data_line(value.decode("utf-8"), len(value))
                     else:
                         data_lines.append(value.decode("utf-8"))
-                # Comments (":...") and the event/id/retry fields carry nothing Kimi uses.
+                elif line.startswith(b"event:"):
+                    kind = line[7:] if line[6:7] == b" " else line[6:]
+                    self._error_event = kind == b"error"
+                # Comments (":...") and the id/retry fields carry nothing Kimi uses.
         except UnicodeDecodeError as err:
             error = _not_utf8(err)
         else:

@@ -7,11 +7,15 @@ retryable, the per-call deadline, the error mapping, the size limits
 (:mod:`langchain_kimi._limits`) and the proxy and CA settings
 (:mod:`langchain_kimi._network_settings`).
 
-Retrying is limited to what cannot be charged twice: a connection that failed
-before any answer, and statuses with which the service says "not done, try
-again" (408, 429, 500, 502, 503, 504). A read timeout is not retried (the
-service may be working on the request), nor is anything once a 2xx answer has
-started: a broken stream raises :class:`~langchain_kimi.KimiStreamInterruptedError`.
+Retrying is limited to what cannot be charged twice (:class:`RetryPolicy`,
+one policy for both transports, each of which sorts its library's errors into
+a :class:`Failure`): a connection that could not be made, and statuses with
+which the service says "not done, try again" (408, 429, 500, 502, 503, 504).
+A connection lost after the request went out and before any answer is
+ambiguous (the service may have it whole): retried only when the user opts in
+(``retry_on_ambiguous_failure``). A read timeout is not retried (the service
+may be working on the request), nor is anything once an answer has begun: a
+broken stream raises :class:`~langchain_kimi.KimiStreamInterruptedError`.
 
 After ``os.fork()`` a child never uses the connections it inherited (they are
 the parent's sockets): each transport forgets them in the child and opens its own.
@@ -19,7 +23,9 @@ the parent's sockets): each transport forgets them in the child and opens its ow
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import enum
 import logging
 import math
 import os
@@ -29,16 +35,15 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from langchain_kimi._limits import MAX_ERROR_BODY_BYTES, MAX_RESPONSE_BYTES
-from langchain_kimi._network_settings import NetworkSettings
+from langchain_kimi._network_settings import NetworkSettings, proxy_credential_forms
 from langchain_kimi.errors import (
     KimiConnectionError,
     KimiError,
@@ -48,6 +53,9 @@ from langchain_kimi.errors import (
     error_from_status,
 )
 
+if TYPE_CHECKING:
+    from langchain_kimi._requests_adapter import ReadClock
+
 logger = logging.getLogger("langchain_kimi")
 
 _E = TypeVar("_E", bound=BaseException)
@@ -55,11 +63,54 @@ _E = TypeVar("_E", bound=BaseException)
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 DEFAULT_MAX_CONNECTIONS = 512
 _READ_SIZE = 64 * 1024
+# After the event that ends an answer ([DONE]), how long the rest of the body
+# (the chunked terminator, which servers often write separately) may take to
+# arrive: in time, the connection is reused; past it, or with more bytes, it
+# is discarded, and the answer is returned either way.
+AFTER_ANSWER_GRACE = 0.1
+
+
+class Failure(enum.Enum):
+    """What one attempt's failure says about the request: whether the service can have it.
+
+    Each transport sorts its library's errors into these; :class:`RetryPolicy`
+    alone decides which are retried. The values name the rows of the retry
+    table in ``docs/errors.md`` (a test reads the table against the policy).
+    """
+
+    CONNECT_FAILED = "connect-failed"
+    """No connection: refused, host not found, TLS handshake failed, proxy unreachable."""
+    CONNECT_TIMEOUT = "connect-timeout"
+    """Connecting took longer than ``connect_timeout``."""
+    RETRYABLE_STATUS = "retryable-status"
+    """The service answered 408, 429, 500, 502, 503 or 504: not done, try again."""
+    LOST_BEFORE_ANSWER = "lost-before-answer"
+    """The request went out; the connection was lost before any byte of an answer."""
+    READ_TIMEOUT = "read-timeout"
+    """No answer within the read timeout: the service may be working on it."""
+    ANSWER_BROKEN = "answer-broken"
+    """The answer began (a status line arrived), then broke or could not be read."""
+    ERROR_STATUS = "error-status"
+    """Any other error status (400, 401, 403, 404, 422, 501...)."""
+    REDIRECT = "redirect"
+    """A 3xx: never followed (the token would go elsewhere)."""
+    INTERIM = "interim"
+    """An interim (1xx) response the HTTP library could not read past."""
+    CERTIFICATE = "certificate"
+    """The server's TLS certificate was refused: it would be refused again."""
+    OTHER = "other"
+    """Anything else the HTTP library raised."""
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """When and how long to wait before trying again.
+
+    :meth:`retries` says which :class:`Failure` may be retried at all: only
+    what the service provably did not get (no connection), or what it answered
+    with a retryable status; a loss after the request went out only with
+    ``retry_on_ambiguous_failure`` (the service may have it whole, and charge
+    for it twice). At most ``max_retries`` retries.
 
     Backoff is "full jitter": a random wait between 0 and
     ``min(max_delay, base_delay * 2**attempt)``, so many clients hit by the same
@@ -77,14 +128,26 @@ class RetryPolicy:
     """
 
     max_retries: int = 2
+    retry_on_ambiguous_failure: bool = False
     base_delay: ClassVar[float] = 0.5
     max_delay: ClassVar[float] = 8.0
     max_retry_after: ClassVar[float] = 60.0
+
+    def retries(self, failure: Failure) -> bool:
+        """Whether a failure of this kind may be retried (``max_retries`` aside)."""
+        if failure is Failure.LOST_BEFORE_ANSWER:
+            return self.retry_on_ambiguous_failure
+        return failure in _ALWAYS_RETRIED
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
         return random.uniform(0.0, min(self.max_delay, self.base_delay * (2**attempt)))
+
+
+_ALWAYS_RETRIED = frozenset(
+    {Failure.CONNECT_FAILED, Failure.CONNECT_TIMEOUT, Failure.RETRYABLE_STATUS}
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +175,13 @@ class Endpoint:
         if self.total_timeout is None:
             return None
         return Deadline(time.monotonic() + self.total_timeout, self.total_timeout)
+
+
+def with_secrets(endpoint: Endpoint, extra: Sequence[str]) -> Endpoint:
+    """``endpoint``, with ``extra`` values that no error may show (a proxy's credentials)."""
+    if not extra:
+        return endpoint
+    return dataclasses.replace(endpoint, secrets=(*endpoint.secrets, *extra))
 
 
 def check_headers(headers: Mapping[str, str]) -> None:
@@ -181,40 +251,49 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def error_for_status(
     endpoint: Endpoint, status: int, headers: Mapping[str, str], raw: bytes
-) -> tuple[KimiError, float | None]:
-    """The typed error for a non-2xx answer and its ``Retry-After``.
-
-    Raises it at once when the status must not be retried.
-    """
+) -> tuple[Failure, KimiError, float | None]:
+    """The failure, the typed error and the ``Retry-After`` of an answer that is not a 2xx."""
+    if status < 200:
+        return (
+            Failure.INTERIM,
+            KimiResponseError(
+                f"the endpoint answered with an interim response ({status}) that the HTTP "
+                "client in use could not read past; the connection was discarded. Not "
+                "retried: the request reached the service"
+            ),
+            None,
+        )
     if status < 400:
         # Redirects are not followed: a POST would be replayed elsewhere, maybe
         # with the token. A moved endpoint is a configuration problem to show.
-        raise error_from_status(
+        error = error_from_status(
             status,
             f"the endpoint answered with a redirect to {headers.get('location') or '(nowhere)'}; "
             "check base_url (redirects are not followed so the token never leaves the host)",
             secrets=endpoint.secrets,
         )
+        return Failure.REDIRECT, error, None
     retry_after = parse_retry_after(headers.get("retry-after"))
     error = error_from_status(status, raw, retry_after, secrets=endpoint.secrets)
-    if status not in RETRYABLE_STATUSES:
-        raise error
-    return error, retry_after
+    failure = Failure.RETRYABLE_STATUS if status in RETRYABLE_STATUSES else Failure.ERROR_STATUS
+    return failure, error, retry_after
 
 
 def delay_before_retry(
     policy: RetryPolicy,
     attempt: int,
+    failure: Failure,
     error: KimiError,
     retry_after: float | None,
     deadline: Deadline | None,
 ) -> float:
-    """Seconds to wait before attempt ``attempt + 1``; raises ``error`` when none is left.
+    """Seconds to wait before attempt ``attempt + 1``; raises ``error`` when there is none.
 
-    A retry that could not start before the call's deadline is not made: the
+    None when the policy does not retry ``failure``, or retries are used up. A
+    retry that could not start before the call's deadline is not made: the
     call ends with the deadline's timeout, caused by (``__cause__``) ``error``.
     """
-    if attempt >= policy.max_retries:
+    if attempt >= policy.max_retries or not policy.retries(failure):
         raise error
     delay = policy.delay(attempt, retry_after)
     if deadline is not None and time.monotonic() + delay >= deadline.at:
@@ -247,6 +326,27 @@ def read_timeout_error(endpoint: Endpoint) -> KimiTimeoutError:
     return KimiTimeoutError(
         f"no answer from {endpoint.url} within the read timeout "
         f"({endpoint.read_timeout} s); not retried: the request may have been served"
+    )
+
+
+def lost_connection_error(endpoint: Endpoint, reason: str) -> KimiConnectionError:
+    return KimiConnectionError(
+        f"the connection to {endpoint.url} was lost after the request was sent, before any "
+        f"answer ({reason}). The service may have received it (and may charge for it), so "
+        "it is retried only with retry_on_ambiguous_failure=True"
+    )
+
+
+def answer_broken_error(endpoint: Endpoint, reason: str, *, malformed: bool) -> KimiError:
+    """The error for an answer whose head broke off (or was not HTTP) after its status line."""
+    if malformed:
+        return KimiResponseError(
+            f"the answer from {endpoint.url} has a head that cannot be read ({reason}); "
+            "not retried: the service answered"
+        )
+    return KimiStreamInterruptedError(
+        f"the connection to {endpoint.url} broke after the answer began ({reason}); "
+        "not retried: the service answered"
     )
 
 
@@ -334,6 +434,12 @@ class SyncTransport:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         session: requests.Session | None = None,
     ) -> None:
+        self._settings = NetworkSettings.from_environment(endpoint.url)
+        # A proxy's error page may echo its credentials: errors redact them too.
+        proxies = list(session.proxies.values()) if session is not None else []
+        if self._settings.proxy is not None:
+            proxies.append(self._settings.proxy)
+        endpoint = with_secrets(endpoint, proxy_credential_forms(proxies))
         self.endpoint = endpoint
         self._max_connections = max_connections
         self._given = session
@@ -361,16 +467,20 @@ class SyncTransport:
         return session
 
     def _open_session(self) -> requests.Session:
+        from langchain_kimi._requests_adapter import KimiAdapter  # needs urllib3: with requests
+
         session = requests.Session()
         # Threads share the instance (batch): keep enough pooled connections
-        # for them instead of reopening every time.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=self._max_connections)
+        # for them instead of reopening every time. The adapter reads past
+        # interim responses, bounds head reads by the deadline, and says
+        # whether an answer had begun when reading failed (_requests_adapter).
+        adapter = KimiAdapter(pool_connections=4, pool_maxsize=self._max_connections)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         # The proxy and CA settings, read once for our one URL (requests would
         # re-read every variable, and stat ~/.netrc, on each call: 5% of a
         # call's CPU), the same ones async calls use.
-        settings = NetworkSettings.from_environment(self.endpoint.url)
+        settings = self._settings
         session.trust_env = False
         if settings.proxy is not None:
             session.proxies = {"http": settings.proxy, "https": settings.proxy}
@@ -408,50 +518,89 @@ class SyncTransport:
         self._session = None
         self._close_session = None
 
-    def _send(self, body: bytes, deadline: Deadline | None) -> requests.Response:
+    def _send(
+        self, body: bytes, deadline: Deadline | None, clock: ReadClock | None
+    ) -> requests.Response:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
         policy = endpoint.retry
         attempt = 0
         while True:
             retry_after: float | None = None
-            # Raised after the except clauses, not in them: requests' exception
-            # holds the request, token included, and would ride along as __context__.
-            fatal: KimiError | None = None
             try:
                 timeout = (
                     capped(endpoint.connect_timeout, deadline),
                     capped(endpoint.read_timeout, deadline),
                 )
-                response = self._post(body, timeout)
-            except requests.exceptions.ConnectTimeout:
-                error: KimiError = connect_timeout_error(endpoint)
-            except requests.exceptions.ReadTimeout:
-                fatal = _timed_out(deadline) or read_timeout_error(endpoint)
-            except requests.exceptions.ConnectionError as err:
-                fatal = certificate_refused_error(err, endpoint)
-                error = KimiConnectionError(
-                    f"could not reach {endpoint.url}: {_describe_requests_error(err)}"
-                )
+                response = self._post(body, timeout, clock)
             except requests.exceptions.RequestException as err:
-                fatal = KimiConnectionError(f"request to {endpoint.url} failed: {err}")
+                # Sorted here, raised below: requests' exception holds the
+                # request, token included, and would ride along as __context__.
+                failure, error = self._failure(err, deadline)
             else:
                 status = response.status_code
-                if status < 300:
+                if 200 <= status < 300:
                     return response
                 try:
-                    raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
+                    # An interim response has no body, and the real answer
+                    # follows on its connection: reading "to the end" would give
+                    # that connection back to the pool. Closed unread, it is dropped.
+                    raw = b""
+                    if status >= 200:
+                        raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
                 except Exception:  # the error status is what matters; the body is a bonus
                     raw = b""
                 finally:
                     response.close()
-                error, retry_after = error_for_status(endpoint, status, response.headers, raw)
-            if fatal is not None:
-                raise fatal
-            time.sleep(delay_before_retry(policy, attempt, error, retry_after, deadline))
+                failure, error, retry_after = error_for_status(
+                    endpoint, status, response.headers, raw
+                )
+                expired = _timed_out(deadline)  # the body ran into the deadline
+                if expired is not None:
+                    raise expired from error
+            time.sleep(delay_before_retry(policy, attempt, failure, error, retry_after, deadline))
             attempt += 1
 
-    def _post(self, body: bytes, timeout: tuple[float | None, float | None]) -> requests.Response:
+    def _failure(
+        self, err: requests.exceptions.RequestException, deadline: Deadline | None
+    ) -> tuple[Failure, KimiError]:
+        """What requests' ``err`` says about the request (for the retry policy), and its error."""
+        from langchain_kimi._requests_adapter import AnswerBroken, NoAnswer
+
+        endpoint = self.endpoint
+        if isinstance(err, requests.exceptions.ConnectTimeout):
+            return Failure.CONNECT_TIMEOUT, connect_timeout_error(endpoint)
+        if isinstance(err, requests.exceptions.ReadTimeout):
+            return Failure.READ_TIMEOUT, _timed_out(deadline) or read_timeout_error(endpoint)
+        refused = certificate_refused_error(err, endpoint)
+        if refused is not None:
+            return Failure.CERTIFICATE, refused
+        broken = find_cause(err, AnswerBroken)
+        if broken is not None:
+            error = answer_broken_error(endpoint, str(broken), malformed=broken.malformed)
+            return Failure.ANSWER_BROKEN, error
+        if not isinstance(err, requests.exceptions.ConnectionError):
+            return Failure.OTHER, KimiConnectionError(f"request to {endpoint.url} failed: {err}")
+        unanswered = find_cause(err, NoAnswer)
+        if unanswered is not None:
+            return Failure.LOST_BEFORE_ANSWER, lost_connection_error(endpoint, str(unanswered))
+        reason = _describe_requests_error(err)
+        # Only a connection that was never made proves the request did not go
+        # out (an SSL error of our own sessions' responses is a NoAnswer).
+        if isinstance(
+            err, (requests.exceptions.ProxyError, requests.exceptions.SSLError)
+        ) or find_cause(err, urllib3.exceptions.NewConnectionError):
+            return Failure.CONNECT_FAILED, KimiConnectionError(
+                f"could not reach {endpoint.url}: {reason}"
+            )
+        return Failure.LOST_BEFORE_ANSWER, lost_connection_error(endpoint, reason)
+
+    def _post(
+        self,
+        body: bytes,
+        timeout: tuple[float | None, float | None],
+        clock: ReadClock | None,
+    ) -> requests.Response:
         if self._given is not None:
             # The user's session decides proxies, CAs and adapters, as it would
             # for their own calls.
@@ -466,12 +615,26 @@ class SyncTransport:
         session = self._get_session()
         request = self._template.copy()
         request.prepare_body(body, None)
-        return session.send(request, timeout=timeout, **self._send_options)
+        if clock is None:
+            return session.send(request, timeout=timeout, **self._send_options)
+        from langchain_kimi._requests_adapter import reading_with
+
+        with reading_with(clock):  # the response reads its head and body within the deadline
+            return session.send(request, timeout=timeout, **self._send_options)
+
+    def _clock(self, deadline: Deadline | None) -> ReadClock | None:
+        """The read clock of a call with a deadline (our sessions only: see _requests_adapter)."""
+        if deadline is None or self._given is not None:
+            return None
+        from langchain_kimi._requests_adapter import ReadClock
+
+        return ReadClock(deadline.at, self.endpoint.read_timeout)
 
     def post(self, body: bytes) -> bytes:
         """POST ``body``; return the whole (decoded) response body."""
         deadline = self.endpoint.deadline()
-        response = self._send(body, deadline)
+        clock = self._clock(deadline)
+        response = self._send(body, deadline, clock)
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
@@ -479,7 +642,7 @@ class SyncTransport:
             parts = []
             size = 0
             while True:
-                piece = self._read(response, deadline)
+                piece = self._read(response, deadline, clock)
                 if not piece:
                     break
                 size += len(piece)
@@ -490,33 +653,88 @@ class SyncTransport:
         finally:
             response.close()
 
-    def stream(self, body: bytes) -> Iterator[bytes]:
-        """POST ``body``; yield the response body's bytes as they arrive."""
+    def stream(
+        self, body: bytes, answer_ended: Callable[[], bool] | None = None
+    ) -> Iterator[bytes]:
+        """POST ``body``; yield the response body's bytes as they arrive.
+
+        ``answer_ended``: asked after each piece is consumed; once it says the
+        answer is whole (``[DONE]``), the rest of the body is given a short
+        grace to end (so the connection can be reused) and is not yielded: a
+        body that has more, or stays open, has its connection discarded.
+        """
         deadline = self.endpoint.deadline()
-        response = self._send(body, deadline)
+        clock = self._clock(deadline)
+        response = self._send(body, deadline, clock)
         raw = response.raw
         try:
-            if deadline is None and raw.chunked and raw.supports_chunked_reads():
+            if (
+                raw.chunked
+                and raw.supports_chunked_reads()
+                and (deadline is None or clock is not None)
+            ):
                 # Servers flush one SSE event per HTTP chunk. urllib3's chunk
                 # reader costs about a third of what read1() does per chunk
                 # (3 vs 10 us), and read1() never returns more than one chunk.
-                # (With a deadline, read1 is used: it returns as soon as bytes
-                # arrive, where a chunk read waits for the whole chunk.)
-                yield from self._read_chunks(response)
-                return
-            while True:
-                piece = self._read(response, deadline)
-                if not piece:
-                    return
+                # (With a deadline and the user's session, read1 is used: it
+                # returns as soon as bytes arrive, where a chunk read waits for
+                # the whole chunk; our sessions bound every socket wait.)
+                pieces = self._read_chunks(response, deadline)
+            else:
+                pieces = self._read_pieces(response, deadline, clock)
+            for piece in pieces:
                 yield piece
+                if answer_ended is not None and answer_ended():
+                    self._end_body(response, pieces, deadline, clock)
+                    return
         finally:
-            # Also runs when the consumer stops early: the connection is closed
-            # rather than returned to the pool with unread bytes in it.
+            # Also runs when the consumer stops early: a body not read to its
+            # end closes its connection rather than going back to the pool.
             response.close()
 
-    def _read(self, response: requests.Response, deadline: Deadline | None) -> bytes:
+    def _end_body(
+        self,
+        response: requests.Response,
+        pieces: Iterator[bytes],
+        deadline: Deadline | None,
+        clock: ReadClock | None,
+    ) -> None:
+        """After the answer's last event: let the body end within the grace, reading no data.
+
+        A body that ends in time leaves the connection to the pool; one that
+        has more bytes, stays silent or breaks does not (``response.close()``
+        discards it). The answer is whole either way: nothing here raises.
+        """
+        grace = AFTER_ANSWER_GRACE
+        if clock is not None:
+            clock.limit_waits(grace)
+        else:
+            try:
+                _limit_socket_wait(response, capped(grace, deadline))
+            except KimiTimeoutError:
+                return
         try:
-            if deadline is not None:
+            next(pieces)  # more data after the end: leave it unread
+        except StopIteration:
+            return  # the body ended: its connection went back to the pool
+        except KimiError:
+            return
+
+    def _read_pieces(
+        self, response: requests.Response, deadline: Deadline | None, clock: ReadClock | None
+    ) -> Iterator[bytes]:
+        while True:
+            piece = self._read(response, deadline, clock)
+            if not piece:
+                return
+            yield piece
+
+    def _read(
+        self, response: requests.Response, deadline: Deadline | None, clock: ReadClock | None
+    ) -> bytes:
+        try:
+            if deadline is not None and clock is None:
+                # The user's session: its socket waits are cut here, before each read.
                 _limit_socket_wait(response, capped(self.endpoint.read_timeout, deadline))
             return response.raw.read1(_READ_SIZE, decode_content=True)
         except urllib3.exceptions.ReadTimeoutError:
@@ -525,13 +743,15 @@ class SyncTransport:
             error = KimiStreamInterruptedError(f"the connection broke: {err}")
         raise error
 
-    def _read_chunks(self, response: requests.Response) -> Iterator[bytes]:
+    def _read_chunks(
+        self, response: requests.Response, deadline: Deadline | None
+    ) -> Iterator[bytes]:
         """The (decoded) data of each HTTP chunk of a chunked body, as it arrives."""
         try:
             yield from response.raw.read_chunked(_READ_SIZE, decode_content=True)
             return
         except urllib3.exceptions.ReadTimeoutError:
-            error: KimiError = stalled_error(self.endpoint)
+            error: KimiError = _timed_out(deadline) or stalled_error(self.endpoint)
         except (urllib3.exceptions.HTTPError, OSError) as err:
             error = KimiStreamInterruptedError(f"the connection broke: {err}")
         raise error

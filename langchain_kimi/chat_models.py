@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from langchain_kimi import _structured
-from langchain_kimi._answer_reader import StreamReader, decode_json
+from langchain_kimi._answer_reader import StreamReader, read_completion
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
@@ -52,7 +52,6 @@ from langchain_kimi._profiles import (
     resolve_model,
     unknown_model_message,
 )
-from langchain_kimi._response import parse_completion
 from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
 from langchain_kimi._transport import (
     DEFAULT_MAX_CONNECTIONS,
@@ -175,7 +174,9 @@ class ChatKimi(BaseChatModel):
         total_timeout: float | None
             The longest a whole call may take, retries included (default: none).
         max_retries: int
-            Retries for connection failures and 408/429/5xx (default 2; 0 disables).
+            Retries when no connection could be made, and after 408/429/5xx
+            (default 2; 0 disables). ``retry_on_ambiguous_failure=True`` also
+            retries a connection lost after sending, before any answer.
         max_connections: int
             Connections open at once, per event loop or per process (default 512).
         default_headers: dict | None
@@ -279,7 +280,11 @@ class ChatKimi(BaseChatModel):
     connect_timeout: float | None = 10.0
     """Connect timeout in seconds (None waits forever). Retried."""
     max_retries: int = 2
-    """Retries after connection failures and 408/429/5xx answers; 0 disables."""
+    """Retries after failures to connect and 408/429/5xx answers; 0 disables."""
+    retry_on_ambiguous_failure: bool = False
+    """Also retry when the connection is lost after the request was sent and before
+    any answer. The service may have received it whole: a retry can run, and be
+    charged, twice. Off by default; nothing is retried once an answer has begun."""
     temperature: float | None = None
     """Sampling temperature. Sent only when set; a model that fixes it (see the
     models page) does not get it, and a different value warns once."""
@@ -700,7 +705,7 @@ class ChatKimi(BaseChatModel):
             headers=headers,
             connect_timeout=self.connect_timeout,
             read_timeout=self.timeout,
-            retry=RetryPolicy(max_retries=self.max_retries),
+            retry=RetryPolicy(self.max_retries, self.retry_on_ambiguous_failure),
             total_timeout=self.total_timeout,
             secrets=self._secrets(),
         )
@@ -804,13 +809,7 @@ class ChatKimi(BaseChatModel):
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
         transport = self._sync()
-        secrets = transport.endpoint.secrets
-        raw = transport.post(body)
-        data = decode_json(raw, secrets)
-        # The bytes are done with: a large answer would otherwise be held twice
-        # while LangChain copies its text (one third of the peak, measured).
-        del raw
-        return parse_completion(data, secrets=secrets)
+        return read_completion(transport.post(body), transport.endpoint.secrets)
 
     async def _agenerate(
         self,
@@ -821,13 +820,7 @@ class ChatKimi(BaseChatModel):
     ) -> ChatResult:
         body = self._encode(messages, stop, False, kwargs)
         transport = self._async()
-        secrets = transport.endpoint.secrets
-        raw = await transport.post(body)
-        data = decode_json(raw, secrets)
-        # The bytes are done with: a large answer would otherwise be held twice
-        # while LangChain copies its text (one third of the peak, measured).
-        del raw
-        return parse_completion(data, secrets=secrets)
+        return read_completion(await transport.post(body), transport.endpoint.secrets)
 
     def _stream(
         self,
@@ -840,12 +833,11 @@ class ChatKimi(BaseChatModel):
         transport = self._sync()
         reader = StreamReader(transport.endpoint.secrets)
         try:
-            for raw in transport.stream(body):
+            # The transport stops reading once the reader has the answer's end.
+            for raw in transport.stream(body, reader.answer_ended):
                 yield from reader.feed(raw)
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
-            if not reader.started:
-                raise
-            raise reader.interrupted(err) from None
+            raise reader.broken_off(err)  # noqa: B904 (err itself, or one that replaces it)
         yield from reader.finish()
 
     async def _astream(
@@ -859,13 +851,11 @@ class ChatKimi(BaseChatModel):
         transport = self._async()
         reader = StreamReader(transport.endpoint.secrets)
         try:
-            async for raw in transport.stream(body):
+            async for raw in transport.stream(body, reader.answer_ended):
                 for chunk in reader.feed(raw):
                     yield chunk
         except (KimiStreamInterruptedError, KimiTimeoutError) as err:
-            if not reader.started:
-                raise
-            raise reader.interrupted(err) from None
+            raise reader.broken_off(err)  # noqa: B904 (err itself, or one that replaces it)
         for chunk in reader.finish():
             yield chunk
 

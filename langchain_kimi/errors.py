@@ -67,6 +67,9 @@ class KimiAPIError(KimiError):
         message: the service's human-readable message.
         trace_id: Ace Data Cloud's request id; quote it to their support.
         body: the decoded JSON body, or the raw text when it was not JSON.
+        partial_content, partial_reasoning: for an error event that ended a
+            stream, the text (and reasoning) that had arrived before it; empty
+            otherwise.
     """
 
     def __init__(
@@ -77,12 +80,16 @@ class KimiAPIError(KimiError):
         code: str | None = None,
         trace_id: str | None = None,
         body: Any = None,
+        partial_content: str = "",
+        partial_reasoning: str = "",
     ) -> None:
         self.status_code = status_code
         self.code = code
         self.message = message
         self.trace_id = trace_id
         self.body = body
+        self.partial_content = partial_content
+        self.partial_reasoning = partial_reasoning
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -205,6 +212,8 @@ def _secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
         forms.add(secret)
         forms.add(json.dumps(secret)[1:-1])  # as written inside a JSON string
         forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
+        if "/" in secret:  # JSON may escape "/" too (PHP's encoder does)
+            forms.add(json.dumps(secret)[1:-1].replace("/", "\\/"))
     # Longest first: a secret that contains another is replaced whole.
     return tuple(sorted(forms, key=len, reverse=True))
 

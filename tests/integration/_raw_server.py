@@ -1,28 +1,55 @@
 """A loopback HTTP server whose every byte a test writes itself, for faults the simulator cannot express.
 
-Each accepted connection runs ``handler(connection)`` in its own thread. The
-handler reads the request with :meth:`RawConnection.read_request` and writes
-whatever it wants: a gzip bomb, a body dribbled a byte at a time, duplicate
-headers, a keep-alive connection dropped while idle. ``heads`` records every
-request head, raw, for tests that inspect the exact header lines.
+The one helper for misbehaving servers (the simulator covers well-formed
+answers and its named faults). Each accepted connection runs
+``handler(connection)`` in its own thread. The handler reads requests with
+:meth:`RawConnection.read_request` and writes whatever it wants: a gzip bomb, a
+body dribbled a byte at a time, an interim ``103`` before the answer, a status
+line and then a reset, a keep-alive connection dropped while idle, an answer
+built from the request's own headers. ``requests`` records every request (its
+raw head, its headers, its body) in arrival order.
 
 Usage::
 
     def answer(connection: RawConnection) -> None:
-        connection.read_request()
-        connection.send(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\n{}")
+        while connection.read_request() is not None:
+            connection.send(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\n{}")
 
     with RawServer(answer) as server:
         ChatKimi(base_url=server.base_url, ...)
+
+For the common case (read one request, answer it, close), wrap a function of
+the connection and the request in :func:`one_answer`::
+
+    with RawServer(one_answer(lambda c, r: c.send_response(400, b"no"))) as server:
+        ...
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import io
+import json
 import socket
+import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """One request as it arrived: the head's bytes, its headers (names in any case), the body."""
+
+    head: bytes
+    headers: http.client.HTTPMessage = field(repr=False)
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 class RawConnection:
@@ -35,28 +62,34 @@ class RawConnection:
     def stopping(self) -> bool:
         return self._server.stopping.is_set()
 
-    def read_request(self) -> tuple[bytes, bytes] | None:
-        """(head, body) of the next request; None when the client closed the connection."""
+    def read_request(self) -> RawRequest | None:
+        """The next request (body read by its Content-Length); None when the client closed."""
         while b"\r\n\r\n" not in self._buffer:
-            data = self.sock.recv(65536)
+            data = self._recv()
             if not data:
                 return None
             self._buffer += data
         head, _, rest = self._buffer.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value.strip())
+        _, _, header_block = head.partition(b"\r\n")
+        # The standard library reads the header block (a test server, not the client).
+        headers = http.client.parse_headers(io.BytesIO(header_block + b"\r\n\r\n"))
+        length = int(headers.get("Content-Length") or 0)
         while len(rest) < length:
-            data = self.sock.recv(65536)
+            data = self._recv()
             if not data:
                 return None
             rest += data
         body, self._buffer = rest[:length], rest[length:]
+        request = RawRequest(head, headers, body)
         with self._server.lock:
-            self._server.heads.append(head)
-        return head, body
+            self._server.requests.append(request)
+        return request
+
+    def _recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""
 
     def send(self, data: bytes) -> bool:
         """Write ``data``; False when the client has gone."""
@@ -66,15 +99,74 @@ class RawConnection:
             return False
         return True
 
+    def send_response(
+        self,
+        status: int | str,
+        body: bytes,
+        content_type: str = "application/json",
+        *,
+        keep_alive: bool = False,
+        **headers: str | int,
+    ) -> bool:
+        """A whole answer with its Content-Length (``Connection: close`` unless ``keep_alive``)."""
+        extra: dict[str, str | int] = {"content_type": content_type, "content_length": len(body)}
+        if not keep_alive:
+            extra["connection"] = "close"
+        extra.update(headers)
+        return self.send(response_head(_status_line(status), **extra) + body)
+
+    def send_chunked(
+        self,
+        pieces: Iterable[bytes],
+        status: int | str = 200,
+        content_type: str = "text/event-stream",
+        *,
+        end: bool = True,
+        keep_alive: bool = False,
+    ) -> bool:
+        """An answer in HTTP chunks, one per piece; ``end=False`` leaves the body open."""
+        headers: dict[str, str | int] = {
+            "content_type": content_type,
+            "transfer_encoding": "chunked",
+        }
+        if not keep_alive:
+            headers["connection"] = "close"
+        if not self.send(response_head(_status_line(status), **headers)):
+            return False
+        for piece in pieces:
+            if piece and not self.send(b"%x\r\n%s\r\n" % (len(piece), piece)):
+                return False
+        return self.send(b"0\r\n\r\n") if end else True
+
+    def reset(self) -> None:
+        """Close with a TCP reset (RST) instead of an orderly FIN."""
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.sock.close()
+
     def pause(self, seconds: float) -> bool:
         """Wait unless the server is stopping; False means stop now."""
         return not self._server.stopping.wait(seconds)
 
 
+Handler = Callable[[RawConnection], None]
+
+
+def one_answer(respond: Callable[[RawConnection, RawRequest], None]) -> Handler:
+    """A handler that reads one request, lets ``respond`` answer it, and ends the connection."""
+
+    def handle(connection: RawConnection) -> None:
+        request = connection.read_request()
+        if request is not None:
+            respond(connection, request)
+
+    return handle
+
+
 class RawServer:
-    def __init__(self, handler: Callable[[RawConnection], None]) -> None:
+    def __init__(self, handler: Handler) -> None:
         self.handler = handler
-        self.heads: list[bytes] = []
+        self.requests: list[RawRequest] = []
         self.accepted = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -88,6 +180,12 @@ class RawServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/kimi"
+
+    @property
+    def heads(self) -> list[bytes]:
+        """Every request's raw head, in arrival order."""
+        with self.lock:
+            return [request.head for request in self.requests]
 
     def _accept(self) -> None:
         while not self.stopping.is_set():
@@ -133,6 +231,15 @@ class RawServer:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _status_line(status: int | str) -> str:
+    if isinstance(status, int):
+        try:
+            return f"{status} {http.HTTPStatus(status).phrase}"
+        except ValueError:
+            return f"{status} Unknown"
+    return status
 
 
 def response_head(status: str = "200 OK", **headers: str | int) -> bytes:

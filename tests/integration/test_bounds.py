@@ -114,6 +114,30 @@ def trickle_json(connection: RawConnection) -> None:
             return
 
 
+def trickle(connection: RawConnection, data: bytes) -> None:
+    """``data`` one byte every 50 ms, for at most ``GIVE_UP`` seconds."""
+    for byte in data[: int(GIVE_UP / 0.05)]:
+        if not connection.pause(0.05) or not connection.send(bytes([byte])):
+            return
+
+
+def trickle_error_body(connection: RawConnection) -> None:
+    """A 500 whose error page comes one byte every 50 ms (an error body is read too)."""
+    if connection.read_request() is None:
+        return
+    page = b"<html>" + b"upstream trouble " * 600 + b"</html>"
+    connection.send(response_head("500 Internal Server Error", content_length=len(page)))
+    trickle(connection, page)
+
+
+def trickle_head(connection: RawConnection) -> None:
+    """The status line and headers one byte every 50 ms, then (never reached) a body."""
+    if connection.read_request() is None:
+        return
+    head = response_head(content_type="application/json", content_length=2, x_padding="p" * 10_000)
+    trickle(connection, head + b"{}")
+
+
 def keepalive_forever(connection: RawConnection) -> None:
     """An SSE stream that sends only ``: keep-alive`` comments, every 50 ms."""
     if connection.read_request() is None:
@@ -141,17 +165,33 @@ def trickle_then_answer_normally(connection: RawConnection) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("retries", [0, 2])
 @pytest.mark.parametrize(
     "handler",
-    [trickle_json, keepalive_forever, trickle_then_answer_normally],
-    ids=["trickled-body", "keepalive-comments", "trickled-events"],
+    [
+        trickle_json,
+        keepalive_forever,
+        trickle_then_answer_normally,
+        trickle_error_body,
+        trickle_head,
+    ],
+    ids=[
+        "trickled-body",
+        "keepalive-comments",
+        "trickled-events",
+        "trickled-error-body",
+        "trickled-head",
+    ],
 )
-def test_total_timeout_ends_a_call_however_the_server_dribbles(handler: Any, mode: str) -> None:
+def test_total_timeout_ends_a_call_however_the_server_dribbles(
+    handler: Any, retries: int, mode: str
+) -> None:
     if handler is trickle_json and mode in STREAM_MODES:
         pytest.skip("a JSON body to a stream request is another test's subject")
     with RawServer(handler) as server:
         # The read timeout (silence) is generous: only the deadline can end these calls.
-        outcome = call(make(server.base_url, timeout=5.0, total_timeout=DEADLINE), mode)
+        model = make(server.base_url, timeout=5.0, total_timeout=DEADLINE, max_retries=retries)
+        outcome = call(model, mode)
     error = outcome.raised(KimiTimeoutError)
     assert "total_timeout" in str(error)
     # Bounded by the deadline, not by the server's own GIVE_UP (a generous watchdog).
@@ -207,3 +247,74 @@ def test_an_unusable_retry_after_falls_back_to_the_backoff(
     assert outcome.error is None, repr(outcome.error)
     assert outcome.answer == "after the backoff"
     assert server.request_count == 2
+
+
+# --- what a body can make, not only its size --------------------------------------
+
+# Bytes of memory per byte of body, at most, whatever the body's shape: what
+# Python's own JSON objects cost for a body of nothing but empty objects (the
+# worst shape measured), once the client's caps keep it from building more.
+# docs/errors.md states it, with the figures measured for each shape.
+STRUCTURE_BOUND = 30
+BODY_SIZE = 1_900_000
+
+
+def _list_of(item: str, size: int) -> str:
+    return ",".join([item] * (size // (len(item) + 1)))
+
+
+ONE_CHOICE = '{"index":0,"message":{"content":"ok"},"finish_reason":"stop"}'
+CALL = '{"id":"f:0","type":"function","function":{"name":"f","arguments":"{}"}}'
+HOSTILE_BODIES = {
+    # The issue's body: 135,000 choices of nothing (177 bytes per byte before the cap).
+    "empty-choices": '{"choices":[' + _list_of('{"message":{}}', BODY_SIZE) + "]}",
+    "junk-objects": '{"choices":[' + ONE_CHOICE + '],"junk":[' + _list_of("{}", BODY_SIZE) + "]}",
+    "junk-arrays": '{"choices":[' + ONE_CHOICE + '],"junk":[' + _list_of("[]", BODY_SIZE) + "]}",
+    "many-tool-calls": '{"choices":[{"message":{"tool_calls":['
+    + _list_of(CALL, BODY_SIZE)
+    + ']},"finish_reason":"tool_calls"}]}',
+}
+HOSTILE_BODIES["event-of-empty-choices"] = (
+    "data: {" + '"choices":[' + _list_of('{"delta":{}}', BODY_SIZE) + "]}\n\ndata: [DONE]\n\n"
+)
+CASES = [
+    *[
+        (shape, mode)
+        for shape in HOSTILE_BODIES
+        if shape.startswith("event")
+        for mode in STREAM_MODES
+    ],
+    *[
+        (shape, mode)
+        for shape in HOSTILE_BODIES
+        if not shape.startswith("event")
+        for mode in ("invoke", "ainvoke")
+    ],
+]
+
+
+@pytest.mark.parametrize(("shape", "mode"), CASES)
+def test_what_a_body_can_make_is_bounded_by_its_size(shape: str, mode: str) -> None:
+    raw = HOSTILE_BODIES[shape].encode()
+    content_type = "text/event-stream" if mode in STREAM_MODES else "application/json"
+
+    def answer(connection: RawConnection) -> None:
+        if connection.read_request() is not None:
+            connection.send(response_head(content_type=content_type, content_length=len(raw)))
+            connection.send(raw)
+
+    with RawServer(answer) as server:
+        model = make(server.base_url, timeout=30.0)
+        tracemalloc.start()
+        try:
+            outcome = call(model, mode)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    if "empty-choices" in shape:
+        # Far more choices than any request asks for: refused, not built.
+        assert "choices" in str(outcome.raised(KimiResponseError))
+    else:
+        assert outcome.error is None, repr(outcome.error)
+    assert len(raw) > 1_800_000
+    assert peak < STRUCTURE_BOUND * len(raw), f"{peak / len(raw):.1f} bytes per byte"

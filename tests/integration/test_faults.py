@@ -146,6 +146,8 @@ def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 # --- retried: no answer yet, or the service said "try again" -----------------------
 
 RETRIED = {
+    # The simulator resets after reading the whole request: ambiguous, retried
+    # only when the model opts in (see RETRY_SETTINGS).
     "reset": (Reply(fault="reset"), KimiConnectionError, "reset"),
     "408": (Reply.error(408, "timeout", "request timeout"), KimiServerError, "408"),
     "429": (
@@ -158,6 +160,7 @@ RETRIED = {
     "503-empty": (Reply(status=503, body=b""), KimiServerError, "503"),
     "504-html": (Reply.html(504), KimiServerError, "504"),
 }
+RETRY_SETTINGS: dict[str, dict[str, Any]] = {"reset": {"retry_on_ambiguous_failure": True}}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -171,7 +174,7 @@ def test_retryable_failure_then_success(
 ) -> None:
     fault, _, reason = RETRIED[case]
     server.queue(fault)
-    outcome = call(make(server, max_retries=2), mode)
+    outcome = call(make(server, max_retries=2, **RETRY_SETTINGS.get(case, {})), mode)
     assert outcome.error is None, repr(outcome.error)
     assert outcome.answer == "Echo: hi"
     assert server.request_count == 2
@@ -193,7 +196,7 @@ def test_retryable_failure_gives_up_after_max_retries_plus_one(
 ) -> None:
     fault, error_type, _ = RETRIED[case]
     server.queue(fault, fault, fault, Reply(content="never reached"))
-    outcome = call(make(server, max_retries=2), mode)
+    outcome = call(make(server, max_retries=2, **RETRY_SETTINGS.get(case, {})), mode)
     outcome.raised(error_type)
     assert server.request_count == 3  # max_retries + 1 attempts
     assert server.pending_replies == 1
@@ -227,6 +230,19 @@ def test_connection_refused_is_retried_then_raised(
 
 
 # --- not retried: the service refused, or the answer had started ---------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_reset_after_the_whole_request_is_not_retried_by_default(
+    server: FakeKimiServer, fast_backoff: None, retry_logs: pytest.LogCaptureFixture, mode: str
+) -> None:
+    # The simulator read the whole request before the reset: it may have served it.
+    server.queue(Reply(fault="reset"), Reply(content="never reached"))
+    outcome = call(make(server, max_retries=2), mode)
+    error = outcome.raised(KimiConnectionError)
+    assert "retry_on_ambiguous_failure" in str(error)
+    assert server.request_count == 1
+    assert retry_records(retry_logs) == []
 
 REFUSED = {
     400: (Reply.error(400, "bad_request", "malformed"), KimiBadRequestError),

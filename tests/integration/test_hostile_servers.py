@@ -2,20 +2,18 @@
 
 Each test runs the public API (``invoke``/``ainvoke``/``stream``/``astream``)
 against a loopback server that misbehaves in exactly one way: the simulator
-where it can say it (``Reply(body=...)``, ``Reply.raw(...)``), and a small
-:class:`RawServer` where it cannot (answers built from the request's own
-headers, a line sent in 4 KiB HTTP chunks). Construction-time refusals check
+where it can say it (``Reply(body=...)``, ``Reply.raw(...)``), and the
+byte-level :class:`~._raw_server.RawServer` where it cannot (answers built from
+the request's own headers, a line sent in 4 KiB HTTP chunks, interim
+responses, a connection dropped at a chosen moment). Construction-time refusals check
 that no request was sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import http.server
 import json
 import logging
-import socketserver
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -40,6 +38,7 @@ from langchain_kimi import (
 )
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
 
+from ._raw_server import RawConnection, RawRequest, RawServer, one_answer
 from .conftest import TOKEN
 
 MODES = ["invoke", "stream", "ainvoke", "astream"]
@@ -127,83 +126,6 @@ def everything_shown(err: BaseException) -> str:
     return "\n".join(parts)
 
 
-class _LoopbackHTTPServer(http.server.ThreadingHTTPServer):
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's name (a DNS query): not here.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = int(self.server_address[1])
-
-
-class RawServer:
-    """A loopback HTTP/1.1 server whose every answer is written by ``respond``.
-
-    ``respond(handler)`` gets the ``BaseHTTPRequestHandler`` after the request
-    body was read (``handler.request_body``) and writes status, headers and body
-    itself. Requests' headers are kept in ``requests``.
-    """
-
-    def __init__(self, respond: Callable[[Any], None]) -> None:
-        self.requests: list[dict[str, str]] = []
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                self.request_body = self.rfile.read(length)
-                server.requests.append(dict(self.headers.items()))
-                self.close_connection = True
-                # OSError: the client went away (it refused what it got).
-                with contextlib.suppress(OSError):
-                    respond(self)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._httpd = _LoopbackHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        # A short poll: shutdown() waits up to one interval (0.5 s by default),
-        # once per test.
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    def __enter__(self) -> RawServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(5)
-
-
-def send(handler: Any, status: int, content_type: str, body: bytes) -> None:
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-def send_chunked(handler: Any, pieces: Iterator[bytes]) -> None:
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Transfer-Encoding", "chunked")
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    for piece in pieces:
-        handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
-    handler.wfile.write(b"0\r\n\r\n")
-
-
 def sse(*events: Any) -> bytes:
     """An event stream of ``events`` (dicts are JSON-encoded), ended by [DONE]."""
     lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
@@ -250,7 +172,7 @@ def long_line_server(line_bytes: int) -> RawServer:
         yield suffix + b"\n\n"
         yield sse(chunk_event({}, "stop"))
 
-    return RawServer(lambda handler: send_chunked(handler, pieces()))
+    return RawServer(one_answer(lambda connection, _: connection.send_chunked(pieces())))
 
 
 @pytest.mark.parametrize("mode", STREAM_MODES)
@@ -633,12 +555,12 @@ def test_surrounding_whitespace_is_not_part_of_the_token(server: FakeKimiServer)
 # --- 5. a token echoed back ----------------------------------------------------------
 
 
-def echo_headers(handler: Any) -> dict[str, Any]:
-    return {name.lower(): value for name, value in handler.headers.items()}
+def echo_headers(request: RawRequest) -> dict[str, Any]:
+    return {name.lower(): value for name, value in request.headers.items()}
 
 
-def echo_400(handler: Any) -> None:
-    headers = echo_headers(handler)
+def echo_400(connection: RawConnection, request: RawRequest) -> None:
+    headers = echo_headers(request)
     body = {
         "error": {
             "code": "bad_request",
@@ -646,38 +568,40 @@ def echo_400(handler: Any) -> None:
         },
         "request": {"headers": headers},
     }
-    send(handler, 400, "application/json", json.dumps(body).encode())
+    connection.send_response(400, json.dumps(body).encode())
 
 
-def echo_html_200(handler: Any) -> None:
-    page = f"<html>proxy login: {handler.headers['Authorization']}</html>"
-    send(handler, 200, "text/html", page.encode())
+def echo_html_200(connection: RawConnection, request: RawRequest) -> None:
+    page = f"<html>proxy login: {request.headers['Authorization']}</html>"
+    connection.send_response(200, page.encode(), "text/html")
 
 
-def echo_error_event(handler: Any) -> None:
+def echo_error_event(connection: RawConnection, request: RawRequest) -> None:
     error = {
         "error": {
-            "message": f"denied: {handler.headers['Authorization']}",
-            "headers": echo_headers(handler),
+            "message": f"denied: {request.headers['Authorization']}",
+            "headers": echo_headers(request),
         }
     }
-    send(handler, 200, "text/event-stream", sse(chunk_event({"content": "a"}), error))
+    body = sse(chunk_event({"content": "a"}), error)
+    connection.send_response(200, body, "text/event-stream")
 
 
-def echo_malformed_line(handler: Any) -> None:
-    body = f"data: {{not json, you sent {handler.headers['Authorization']}\n\n"
-    send(handler, 200, "text/event-stream", body.encode())
+def echo_malformed_line(connection: RawConnection, request: RawRequest) -> None:
+    body = f"data: {{not json, you sent {request.headers['Authorization']}\n\n"
+    connection.send_response(200, body.encode(), "text/event-stream")
 
 
-def echo_escaped_json(handler: Any) -> None:
+def echo_escaped_json(connection: RawConnection, request: RawRequest) -> None:
     # The token hidden behind JSON escapes: redaction must see the decoded text.
-    token = handler.headers["Authorization"].split(" ", 1)[1]
+    token = request.headers["Authorization"].split(" ", 1)[1]
     escaped = "".join(f"\\u{ord(c):04x}" for c in token)
     body = '{"error": {"message": "token ' + escaped + ' is not valid"}}'
-    send(handler, 401, "application/json", body.encode())
+    connection.send_response(401, body.encode())
 
 
-ECHOES: dict[str, tuple[Callable[[Any], None], list[str], type[KimiError]]] = {
+Respond = Callable[[RawConnection, RawRequest], None]
+ECHOES: dict[str, tuple[Respond, list[str], type[KimiError]]] = {
     "400-json": (echo_400, MODES, KimiBadRequestError),
     "401-json-escaped": (echo_escaped_json, MODES, KimiAPIError),
     "200-html": (echo_html_200, MODES, KimiResponseError),
@@ -692,11 +616,11 @@ def test_a_token_echoed_back_is_redacted_everywhere(case: str, mode: str) -> Non
     respond, modes, error_type = ECHOES[case]
     if mode not in modes:
         pytest.skip("an answer only a stream can get")
-    with RawServer(respond) as raw_server:
+    with RawServer(one_answer(respond)) as raw_server:
         outcome = call(make(raw_server.base_url), mode)
     err = outcome.raised(error_type)
     # It went over the wire, and came back...
-    assert raw_server.requests[0]["Authorization"] == f"Bearer {TOKEN}"
+    assert raw_server.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
     # ...but no error, body or callback shows it.
     assert TOKEN not in everything_shown(err)
     assert "[REDACTED]" in str(err)
@@ -706,11 +630,11 @@ def test_a_token_echoed_back_is_redacted_everywhere(case: str, mode: str) -> Non
     assert TOKEN not in everything_shown(outcome.callback_errors[0])
 
 
-def echo_500(handler: Any) -> None:
+def echo_500(connection: RawConnection, request: RawRequest) -> None:
     # The bare token, without "Bearer ": only knowing the token can redact it.
-    token = handler.headers["Authorization"].split(" ", 1)[1]
+    token = request.headers["Authorization"].split(" ", 1)[1]
     body = {"error": {"message": f"upstream refused key {token}"}}
-    send(handler, 500, "application/json", json.dumps(body).encode())
+    connection.send_response(500, json.dumps(body).encode())
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -720,7 +644,7 @@ def test_a_retried_answer_echoing_the_token_is_not_logged(
     monkeypatch.setattr("langchain_kimi._transport.RetryPolicy.base_delay", 0.001)
     monkeypatch.setattr("langchain_kimi._transport.RetryPolicy.max_delay", 0.002)
     caplog.set_level(logging.DEBUG, logger="langchain_kimi")
-    with RawServer(echo_500) as raw_server:
+    with RawServer(one_answer(echo_500)) as raw_server:
         err = call(make(raw_server.base_url, max_retries=1), mode).raised(KimiAPIError)
     assert len(raw_server.requests) == 2  # retried once: one log line
     assert TOKEN not in everything_shown(err)
@@ -738,10 +662,10 @@ def test_a_bearer_value_of_another_token_is_redacted_too(server: FakeKimiServer)
 def test_a_credential_header_echoed_back_is_redacted() -> None:
     secret = "hdr-7c41-SECRET-value"
     headers = {"X-Api-Key": secret, "Cookie": "session=abcdef123456", "X-Team": "blue-team-42"}
-    with RawServer(echo_400) as raw_server:
+    with RawServer(one_answer(echo_400)) as raw_server:
         model = make(raw_server.base_url, default_headers=headers)
         err = call(model, "invoke").raised(KimiBadRequestError)
-    assert raw_server.requests[0]["X-Api-Key"] == secret
+    assert raw_server.requests[0].headers["X-Api-Key"] == secret
     shown = everything_shown(err)
     assert secret not in shown and "abcdef123456" not in shown
     # A header that is no credential is shown as the service echoed it.
@@ -952,11 +876,11 @@ def _reachable_objects(err: BaseException) -> str:
 def test_a_failed_request_keeps_no_library_error_holding_the_token(mode: str, failure: str) -> None:
     answered = threading.Event()
 
-    def never_answer(handler: Any) -> None:
+    def never_answer(connection: RawConnection, request: RawRequest) -> None:
         answered.wait(10)  # until the test is over: the client times out first
 
     try:
-        with RawServer(never_answer) as raw_server:
+        with RawServer(one_answer(never_answer)) as raw_server:
             base_url = raw_server.base_url
             if failure == "read-timeout":
                 err = call(make(base_url, timeout=0.3), mode).raised(KimiTimeoutError)

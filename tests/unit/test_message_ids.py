@@ -8,7 +8,7 @@ the parser, so they would see LangChain replacing it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -32,8 +32,11 @@ class _CannedTransport:
     def post(self, body: bytes) -> bytes:
         return self.answer
 
-    def stream(self, body: bytes) -> Iterator[bytes]:
-        yield from (self.answer[i : i + 97] for i in range(0, len(self.answer), 97))
+    def stream(self, body: bytes, answer_ended: Callable[[], bool]) -> Iterator[bytes]:
+        for start in range(0, len(self.answer), 97):
+            yield self.answer[start : start + 97]
+            if answer_ended():
+                return  # as the real transports do: nothing after [DONE] is read
 
 
 def canned(monkeypatch: pytest.MonkeyPatch, answer: str | bytes) -> ChatKimi:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from langchain_kimi._async_transport import _split_proxy
-from langchain_kimi._network_settings import NetworkSettings, ca_bundle
+from langchain_kimi._network_settings import NetworkSettings, ca_bundle, proxy_credential_forms
 from langchain_kimi._transport import Endpoint, RetryPolicy, parse_retry_after
+from langchain_kimi.errors import redact_secrets
 
 URL = "https://api.acedata.cloud/kimi/chat/completions"
 
@@ -151,3 +154,47 @@ def test_retry_after_values(value: str | None, expected: float | None) -> None:
 def test_a_future_retry_after_date_counts_down() -> None:
     seconds = parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT")
     assert seconds is not None and seconds > 1e9
+
+
+# --- a proxy's credentials, kept out of errors ------------------------------------
+
+
+def test_a_proxy_without_credentials_has_no_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert NetworkSettings.from_environment(URL).proxy_secrets() == ()
+    assert proxy_credential_forms([]) == ()
+
+
+def test_every_form_of_a_proxy_password_an_error_page_may_echo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://agent:p%40ss%2Fw0rd~x@proxy.internal:3128")
+    forms = set(NetworkSettings.from_environment(URL).proxy_secrets())
+    basic = base64.b64encode(b"agent:p@ss/w0rd~x").decode()
+    expected = {
+        "agent:p%40ss%2Fw0rd~x",  # as written in the variable
+        "agent:p@ss/w0rd~x",  # decoded
+        "p@ss/w0rd~x",  # the password alone: 8 characters or more
+        basic,  # Proxy-Authorization: Basic ...
+        quote(basic, safe=""),
+        "p%40ss%2Fw0rd~x",
+        "p%40ss/w0rd~x",  # quote() keeps "/" by default
+        "p%40ss%2fw0rd~x",  # lower-case hex
+    }
+    assert expected <= forms
+    assert "agent" not in forms  # a user name alone is no secret
+
+
+def test_a_short_password_is_redacted_only_with_its_user() -> None:
+    forms = set(proxy_credential_forms(["http://u:pw@proxy:8080"]))
+    assert "pw" not in forms and "u:pw" in forms
+    assert base64.b64encode(b"u:pw").decode() in forms
+
+
+def test_redaction_finds_a_base64_password_escaped_in_json() -> None:
+    password = quote("?pr~0xy-s3cret/pass-word", safe="")  # as a URL must carry it
+    forms = proxy_credential_forms([f"http://agent-7:{password}@proxy:8080"])
+    basic = base64.b64encode(b"agent-7:?pr~0xy-s3cret/pass-word").decode()
+    assert "/" in basic
+    page = '{"echo": "Proxy-Authorization: Basic ' + basic.replace("/", "\\/") + '"}'
+    assert basic.split("/")[0] not in redact_secrets(page, forms)

@@ -336,3 +336,125 @@ def test_standard_blocks_keep_kimi_order_and_stable_stream_indexes() -> None:
         ("text", 1),
         ("tool_call_chunk", 3),
     ]
+
+
+# --- hostile streams (issue 19, second round) -----------------------------------
+
+
+def _event(delta: dict[str, object], index: int = 0, finish: str | None = None) -> str:
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    return "data: " + json.dumps({"id": "c-1", "choices": [choice]}) + "\n\n"
+
+
+def test_an_error_event_carries_what_had_arrived() -> None:
+    raw = (
+        _event({"reasoning_content": "thinking"})
+        + _event({"content": "half an"})
+        + 'event: error\ndata: {"message": "overloaded", "trace_id": "t-9"}\n\n'
+        + "data: [DONE]\n\n"
+    )
+    reader = StreamReader(secrets=("sk-1",))
+    with pytest.raises(KimiAPIError) as info:
+        list(reader.feed(raw.encode()))
+    err = info.value
+    assert (err.status_code, err.trace_id) == (200, "t-9")
+    assert "overloaded" in err.message
+    assert (err.partial_content, err.partial_reasoning) == ("half an", "thinking")
+
+
+def test_an_error_event_echoing_the_token_is_redacted() -> None:
+    raw = "event: error\ndata: denied for sk-secret-123\n\n"
+    with pytest.raises(KimiAPIError) as info:
+        list(StreamReader(secrets=("sk-secret-123",)).feed(raw.encode()))
+    assert "sk-secret-123" not in str(info.value) and "[REDACTED]" in str(info.value)
+
+
+def test_an_error_object_event_carries_what_had_arrived_too() -> None:
+    raw = _event({"content": "so far"}) + 'data: {"error": {"message": "gone"}}\n\n'
+    with pytest.raises(KimiAPIError) as info:
+        list(StreamReader().feed(raw.encode()))
+    assert info.value.partial_content == "so far"
+
+
+@pytest.mark.parametrize(
+    ("choices", "named"),
+    [
+        ([{"index": 1, "delta": {"content": "b"}}], "index 1"),
+        (
+            [{"index": 0, "delta": {"content": "a"}}, {"index": 1, "delta": {"content": "b"}}],
+            "index 1",
+        ),
+        ([{"index": "1", "delta": {}}], r"choices\[0\]\.index is not a whole number"),
+    ],
+)
+def test_a_second_choice_is_refused_not_merged(choices: list[object], named: str) -> None:
+    parser = StreamParser()
+    parser.feed(_event({"content": "a"})[6:].strip())
+    with pytest.raises(KimiResponseError, match=named):
+        parser.feed(json.dumps({"choices": choices}))
+
+
+def test_choice_index_zero_or_absent_is_the_one_choice() -> None:
+    parser = StreamParser()
+    first = parser.feed(json.dumps({"choices": [{"index": 0, "delta": {"content": "a"}}]}))
+    second = parser.feed(json.dumps({"choices": [{"delta": {"content": "b"}}]}))
+    assert first is not None and second is not None
+
+
+def _call(index: int, call_id: str | None, args: str, name: str | None = None) -> str:
+    raw: dict[str, object] = {"index": index, "function": {"arguments": args}}
+    if call_id is not None:
+        raw["id"] = call_id
+    if name is not None:
+        raw["function"] = {"name": name, "arguments": args}
+    return _event({"tool_calls": [raw]})
+
+
+@pytest.mark.parametrize("cut_args", ['{"path": "/ho', "", '{"a": [1, {"b": "x'])
+def test_a_call_replaced_by_a_new_id_mid_arguments_is_invalid(cut_args: str) -> None:
+    raw = (
+        _call(0, "a:0", cut_args, name="read_file")
+        + _call(0, "b:1", '{"x": ', name="other")
+        + _call(0, None, "2}")
+        + _event({}, finish="tool_calls")
+        + "data: [DONE]\n\n"
+    )
+    message = aggregate(raw)
+    assert message.tool_calls == [
+        {"name": "other", "args": {"x": 2}, "id": "b:1", "type": "tool_call"}
+    ]
+    assert [(c["name"], c["id"]) for c in message.invalid_tool_calls] == [("read_file", "a:0")]
+
+
+def test_a_call_replaced_after_whole_arguments_stays_valid() -> None:
+    raw = (
+        _call(0, "a:0", '{"p": 1}', name="f")
+        + _call(0, "b:1", '{"q": 2}', name="g")
+        + _event({}, finish="tool_calls")
+        + "data: [DONE]\n\n"
+    )
+    message = aggregate(raw)
+    assert [(c["id"], c["args"]) for c in message.tool_calls] == [
+        ("a:0", {"p": 1}),
+        ("b:1", {"q": 2}),
+    ]
+    assert message.invalid_tool_calls == []
+
+
+def test_a_stream_that_keeps_the_id_is_unchanged() -> None:
+    # Ids on the first fragment only, as Kimi sends them: no fragment gains an id.
+    parser = StreamParser()
+    chunks = [
+        parser.feed(_call(0, "a:0", '{"p"', name="f")[6:].strip()),
+        parser.feed(_call(0, None, ": 1}")[6:].strip()),
+    ]
+    assert [c.message.tool_call_chunks[0]["id"] for c in chunks if c is not None] == ["a:0", None]
+
+
+def test_too_many_choices_are_refused_before_building_messages() -> None:
+    from langchain_kimi._limits import MAX_CHOICES
+
+    one = {"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}
+    assert len(parse_completion({"choices": [one] * MAX_CHOICES}).generations) == MAX_CHOICES
+    with pytest.raises(KimiResponseError, match=f"more than {MAX_CHOICES}"):
+        parse_completion({"choices": [one] * (MAX_CHOICES + 1)})

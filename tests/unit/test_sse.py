@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from langchain_kimi._limits import MAX_SSE_LINE_BYTES
-from langchain_kimi._sse import SSEDecoder
+from langchain_kimi._sse import ErrorEvent, SSEDecoder
 from langchain_kimi.errors import KimiResponseError
 from tests.fixtures.load import docs_text, interactions
 
@@ -178,3 +178,52 @@ def test_the_default_limit_is_the_documented_one() -> None:
     decoder.feed(b"x" * (MIB - 6))  # the line is now exactly at the limit
     with pytest.raises(KimiResponseError, match=f"longer than {limit:,} bytes"):
         decoder.feed(b"x")
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("cut", range(7))
+def test_a_byte_order_mark_that_starts_the_stream_is_dropped_however_it_is_split(
+    cut: int,
+) -> None:
+    raw = BOM + b"data: first\n\ndata: second\n\n"
+    assert decode_all([raw[:cut], raw[cut:]]) == ["first", "second"]
+    assert decode_all([bytes([b]) for b in raw]) == ["first", "second"]
+
+
+def test_only_a_leading_byte_order_mark_is_dropped() -> None:
+    # Anywhere else it is data (and a line starting with it is no "data:" line).
+    assert decode_all([b"data: a\xef\xbb\xbfb\n\n"]) == ["a\ufeffb"]
+    assert decode_all([b"data: a\n\n" + BOM + b"data: b\n\n"]) == ["a"]
+    assert decode_all([BOM]) == []
+
+
+def test_an_error_event_is_told_apart_whatever_its_data() -> None:
+    raw = (
+        b'data: {"a": 1}\n\n'
+        b'event: error\ndata: {"message": "overloaded"}\n\n'
+        b"event: error\ndata: line one\ndata: line two\n\n"
+        b"event: error\n\n"
+        b"event:error\n\n"
+        b"event: message\ndata: plain\n\n"
+        b"event: ping\n\n"
+    )
+    events = decode_all([raw])
+    assert events == [
+        '{"a": 1}',
+        '{"message": "overloaded"}',
+        "line one\nline two",
+        "",
+        "",
+        "plain",
+    ]
+    kinds = [type(event) for event in events]
+    assert kinds == [str, ErrorEvent, ErrorEvent, ErrorEvent, ErrorEvent, str]
+
+
+def test_the_event_type_does_not_outlive_its_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"event: error\ndata: x\n\n") == ["x"]
+    (after,) = decoder.feed(b"data: y\n\n")
+    assert type(after) is str
