@@ -10,6 +10,9 @@ plausible usage; the service's rules still enforced first.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -555,3 +558,30 @@ def test_the_pytest_marker_configures_the_fixture(
 def test_the_fixture_without_a_marker_echoes(kimi_chat_model: Callable[..., ChatKimi]) -> None:
     with kimi_chat_model(model=INSTANT) as model:
         assert model.invoke("Hello").content == "Echo: Hello"
+
+
+def test_the_mode_shares_no_code_with_the_client() -> None:
+    """The simulator is the referee: answering imports nothing of the client, nor langchain-core."""
+    code = textwrap.dedent(
+        """
+        import sys
+        from langchain_kimi.testing._model_like import answer
+
+        tool = {"type": "function", "function": {"name": "f", "parameters": {
+            "type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{2}$"}}}}}
+        answer({"model": "kimi-k2.6", "messages": [{"role": "user", "content": "Use f."}],
+                "tools": [tool]})
+        answer({"model": "kimi-k2.6", "messages": [{"role": "user", "content": "x"}],
+                "response_format": {"type": "json_object"}, "n": 2})
+        print(" ".join(sorted(sys.modules)))
+        """
+    )
+    loaded = set(
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.split()
+    )
+    assert "langchain_kimi.testing._model_like" in loaded
+    client = {"langchain_kimi.chat_models", "langchain_kimi._payload", "langchain_kimi._sse"}
+    client |= {"langchain_kimi._response", "langchain_kimi._structured", "langchain_core"}
+    assert loaded & client == set()
