@@ -10,7 +10,8 @@ schemas use (what Pydantic and ``convert_to_openai_tool`` write):
 - objects: ``properties``, ``required``, ``additionalProperties``;
 - arrays: ``items``, ``prefixItems``, ``minItems``, ``maxItems``, ``uniqueItems``;
 - strings: ``minLength``, ``maxLength``, ``format`` (date, date-time, time, email,
-  uri, uuid, ipv4, ipv6), ``pattern`` (a string built from Python's own parse of
+  uri, uuid, ipv4, ipv6, hostname, duration: never padded to a length, which
+  would break them), ``pattern`` (a string built from Python's own parse of
   the expression, or stock strings; a pattern none of them matches raises
   :class:`SchemaError`);
 - numbers: ``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``
@@ -69,22 +70,6 @@ class SchemaError(ValueError):
 _FULL_DEPTH = 4
 # Deeper than this a schema that *requires* its own recursion has no finite instance.
 _MAX_DEPTH = 32
-_FORMAT_EXAMPLES = {
-    "date": "2025-01-01",
-    "date-time": "2025-01-01T12:00:00Z",
-    "time": "12:00:00",
-    "email": "user@example.com",
-    "idn-email": "user@example.com",
-    "uri": "https://example.com/",
-    "url": "https://example.com/",
-    "iri": "https://example.com/",
-    "uri-reference": "https://example.com/",
-    "uuid": "00000000-0000-4000-8000-000000000000",
-    "ipv4": "192.0.2.1",
-    "ipv6": "2001:db8::1",
-    "hostname": "example.com",
-    "duration": "P1D",
-}
 # Tried in turn against a ``pattern`` when the generated string does not match it.
 _PATTERN_TRIES = (
     "example",
@@ -331,11 +316,20 @@ class _Generator:
 
 
 def _string(schema: Mapping[str, Any], path: Path, variant: int) -> str:
+    formatted = _formatted(str(schema.get("format")), variant)
+    if formatted is not None:
+        # A date padded to a minLength is no longer a date: no bending here.
+        if _string_fits(formatted, schema):
+            return formatted
+        raise SchemaError(
+            f"the {schema['format']} example {formatted!r} does not fit the schema at "
+            f"{_where(path)} (its length or pattern)"
+        )
     name = next((part for part in reversed(path) if isinstance(part, str)), "")
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
-    base = _FORMAT_EXAMPLES.get(str(schema.get("format")), f"example {words.strip()}".strip())
+    base = f"example {words.strip()}".strip()
     if variant:
-        base = f"{base} {variant + 1}" if base not in _FORMAT_EXAMPLES.values() else base
+        base = f"{base} {variant + 1}"
     minimum = _int(schema.get("minLength"), 0)
     maximum = _int(schema.get("maxLength"), -1)
     candidates = [base]
@@ -354,6 +348,29 @@ def _string(schema: Mapping[str, Any], path: Path, variant: int) -> str:
         f"no example string fits the schema at {_where(path)} "
         f"(pattern {schema.get('pattern')!r}, length {minimum}..{maximum if maximum >= 0 else ''})"
     )
+
+
+def _formatted(format_name: str, variant: int) -> str | None:
+    """An example of a string ``format``, distinct per variant (unique items); None if unknown."""
+    day = 1 + variant % 28
+    number = str(variant) if variant else ""
+    examples = {
+        "date": f"2025-01-{day:02d}",
+        "date-time": f"2025-01-{day:02d}T12:00:00Z",
+        "time": f"12:{variant % 60:02d}:00",
+        "email": f"user{number}@example.com",
+        "idn-email": f"user{number}@example.com",
+        "uri": f"https://example.com/{number}",
+        "url": f"https://example.com/{number}",
+        "iri": f"https://example.com/{number}",
+        "uri-reference": f"https://example.com/{number}",
+        "uuid": f"00000000-0000-4000-8000-{variant % 10**12:012d}",
+        "ipv4": f"192.0.2.{1 + variant % 254}",
+        "ipv6": f"2001:db8::{1 + variant % 65535:x}",
+        "hostname": f"host{number}.example.com",
+        "duration": f"P{day}D",
+    }
+    return examples.get(format_name)
 
 
 class _Unbuildable(Exception):

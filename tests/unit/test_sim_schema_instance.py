@@ -178,6 +178,18 @@ def test_keywords_of_the_subset(schema: dict[str, Any], expected: Any) -> None:
     assert_fits(schema, instance)
 
 
+def test_unique_items_are_distinct_formatted_strings_too() -> None:
+    schema = {
+        "type": "array",
+        "uniqueItems": True,
+        "minItems": 3,
+        "items": {"format": "date", "type": "string"},
+    }
+    instance = example_instance(schema)
+    assert instance == ["2025-01-01", "2025-01-02", "2025-01-03"]
+    assert_fits(schema, instance)
+
+
 def test_refs_siblings_and_all_of() -> None:
     schema = {
         "$defs": {"Base": {"type": "object", "properties": {"a": {"type": "integer"}}}},
@@ -201,6 +213,7 @@ def test_refs_siblings_and_all_of() -> None:
         ({"$ref": "#/$defs/Missing"}, "points to nothing"),
         (False, "no value fits"),
         ({"type": "integer", "minimum": 3, "maximum": 2}, "no integer fits"),
+        ({"type": "string", "format": "date", "minLength": 11}, "does not fit the schema"),
         ({"type": "string", "pattern": r"^(q)\1$"}, "no example string fits"),  # back-reference
         ({"type": "string", "pattern": r"^\d{5}$", "maxLength": 3}, "no example string fits"),
         ({"type": "array", "maxItems": 1, "minItems": 2}, "cannot hold minItems=2"),
@@ -254,12 +267,19 @@ def _leaf() -> st.SearchStrategy[dict[str, Any]]:
         {"type": st.just("number")},
         optional={"exclusiveMinimum": st.just(-0.5), "maximum": st.just(0.75)},
     )
-    string = st.fixed_dictionaries(
-        {"type": st.just("string")},
-        optional={
-            "minLength": st.integers(0, 12),
-            "format": st.sampled_from(["date", "date-time", "uuid", "email", "uri"]),
-        },
+    # A format and a length bound can contradict each other (a 12-character
+    # date): the strategy draws one or the other, and such contradictions are
+    # tested on their own.
+    string = st.one_of(
+        st.fixed_dictionaries(
+            {"type": st.just("string")}, optional={"minLength": st.integers(0, 12)}
+        ),
+        st.fixed_dictionaries(
+            {
+                "type": st.just("string"),
+                "format": st.sampled_from(["date", "date-time", "uuid", "email", "uri", "ipv4"]),
+            }
+        ),
     )
     return st.one_of(
         integer,
