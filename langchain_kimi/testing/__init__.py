@@ -35,6 +35,15 @@ parameters of kimi-k2.5/k2.6/k2.7-code; ``tool_choice`` only ``"auto"``/``"none"
 ``response_format`` only ``text``/``json_object``, and ``json_schema`` when
 playing Moonshot (``FakeKimiServer(flavor="moonshot")``).
 
+When a script is impractical (an agent, a third-party test suite), the
+model-like mode answers each request from what it asks, as a model would: it
+calls offered tools with arguments that fit their schemas (taken from the
+prompt where it spells them out), fills JSON schemas, reasons when the request
+thinks, and honours ``stop``, ``max_tokens`` and ``n``::
+
+    with FakeKimiServer(model_like=True) as server:   # or set_responder(ModelLikeResponder())
+        ...
+
 With pytest, the ``kimi_server`` and ``kimi_chat_model`` fixtures (from the
 plugin this package installs) set this up per test.
 
@@ -53,12 +62,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langchain_kimi.testing._model_like import ModelLikeResponder
     from langchain_kimi.testing._replies import Reply, ToolCall
     from langchain_kimi.testing._script import Script, ScriptError, load_script
     from langchain_kimi.testing._server import FakeKimiServer, RecordedRequest
 
 __all__ = [
     "FakeKimiServer",
+    "ModelLikeResponder",
     "RecordedRequest",
     "Reply",
     "Script",
@@ -71,6 +82,7 @@ __all__ = [
 # of every project that installs langchain-kimi, and http.server is not free.
 _HOMES = {
     "FakeKimiServer": "_server",
+    "ModelLikeResponder": "_model_like",
     "RecordedRequest": "_server",
     "Reply": "_replies",
     "ToolCall": "_replies",

@@ -14,8 +14,10 @@ The first line of stdout is the base URL, flushed at once, so a parent process
 can start it with ``--port 0`` (a free port) and read where it listens. Every
 other line goes to stderr. Without ``--api-key`` any bearer token (or none) is
 accepted; with it, only that one. Without ``--replies`` every request gets the
-simulator's echo. The script format and which entry answers which request:
-:mod:`langchain_kimi.testing._script`.
+simulator's echo, or with ``--model-like`` an answer that follows the request as
+a model's would (offered tools called, JSON schemas filled: see
+:mod:`langchain_kimi.testing._model_like`). The script format and which entry
+answers which request: :mod:`langchain_kimi.testing._script`.
 
 Ctrl-C (SIGINT) and SIGTERM stop it cleanly with status 0. Status 2: bad
 arguments or a bad script (the message names the entry and field); status 1:
@@ -36,6 +38,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from langchain_kimi._version import __version__
 
 if TYPE_CHECKING:
+    from langchain_kimi.testing._model_like import ModelLikeResponder
+    from langchain_kimi.testing._replies import Reply
     from langchain_kimi.testing._script import Script
     from langchain_kimi.testing._server import FakeKimiServer
 
@@ -49,6 +53,7 @@ examples:
   {PROG} --port 8000
   {PROG} --port 0 --replies tests/fixtures/sim/tool_call.yaml --exhausted error
   {PROG} --api-key test-key --latency 0.2 --path-prefix /v1
+  {PROG} --model-like          (answers like a model: calls tools, fills JSON schemas)
 
   then: KIMI_BASE_URL=<the printed URL> ACEDATACLOUD_API_TOKEN=<any> python your_app.py
 
@@ -124,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--replies", metavar="FILE", help="answer from this JSON or YAML script")
     parser.add_argument(
+        "--model-like",
+        action="store_true",
+        help="answer like a model instead of echoing (call offered tools, fill JSON schemas, "
+        "honour stop/max_tokens/n); after a script's entries too",
+    )
+    parser.add_argument(
         "--exhausted",
         choices=EXHAUSTED_CHOICES,
         default="echo",
@@ -179,6 +190,14 @@ def main(
             args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: 0 after --help/--version, 2 on bad arguments
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if args.model_like and args.exhausted == "error":
+        print(
+            f"{PROG}: error: --model-like answers where the echo would; with --exhausted error "
+            "nothing would reach it: choose one",
+            file=err,
+            flush=True,
+        )
+        return EXIT_USAGE
 
     # Imported here so that --help answers at once.
     from langchain_kimi.testing._script import ScriptError, load_script
@@ -222,6 +241,7 @@ def main(
 
 def build_server(args: argparse.Namespace, script: Script | None) -> FakeKimiServer:
     """The (unstarted) server the parsed options describe, answering from ``script``."""
+    from langchain_kimi.testing._model_like import ModelLikeResponder
     from langchain_kimi.testing._script import Script
     from langchain_kimi.testing._server import FakeKimiServer
 
@@ -233,13 +253,28 @@ def build_server(args: argparse.Namespace, script: Script | None) -> FakeKimiSer
         flavor=args.flavor,
         path_prefix=args.path_prefix,
         host=args.host,
+        model_like=args.model_like,
     )
-    if script is not None:
+    if script is not None and args.model_like:
+        server.set_responder(_script_then_model_like(script, ModelLikeResponder()))
+    elif script is not None:
         server.set_responder(script)
     elif args.exhausted == "error":
         # No script at all is a script with nothing left.
         server.set_responder(Script([], exhausted="error"))
     return server
+
+
+def _script_then_model_like(
+    script: Script, model_like: ModelLikeResponder
+) -> Callable[[dict[str, Any]], Reply]:
+    """The script's entries first; the model-like answer where the script would echo."""
+
+    def respond(body: dict[str, Any]) -> Reply:
+        scripted = script(body)
+        return scripted if scripted is not None else model_like(body)
+
+    return respond
 
 
 _Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -267,10 +302,13 @@ def _describe(server: FakeKimiServer, args: argparse.Namespace, script: Script |
     )
     rules = "off (--no-rules)" if args.no_rules else "enforced"
     if script is not None:
-        then = "then the echo" if args.exhausted == "echo" else "then a 500 error"
+        fallback = "model-like answers" if args.model_like else "the echo"
+        then = f"then {fallback}" if args.exhausted == "echo" else "then a 500 error"
         replies = f"{len(script.entries)} scripted replies from {args.replies}, {then}"
     else:
         replies = "the echo" if args.exhausted == "echo" else "a 500 error (no script)"
+        if args.model_like:
+            replies = "model-like answers (tools called, JSON schemas filled)"
     return (
         f"{PROG}: the Kimi simulator (FakeKimiServer) is serving at {server.base_url}"
         f" (POST {server.base_url}/chat/completions)\n"

@@ -28,6 +28,9 @@ Which answer a request gets, in order: a 404/405 for another path or method;
 a 401 from the auth check; a 400 from the rules (when ``enforce_rules``); the
 next queued :class:`Reply`; the responder's reply; the default reply
 (``"Echo: <last user message>"``). Rejected requests never consume a queued reply.
+``FakeKimiServer(model_like=True)`` starts with a
+:class:`~langchain_kimi.testing.ModelLikeResponder` as its responder, which
+answers every request like a model would (tools, JSON, limits) instead of echoing.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from langchain_kimi.testing._model_like import ModelLikeResponder
 from langchain_kimi.testing._render import (
     DONE_PAYLOAD,
     ERROR_EVENT_BODY,
@@ -127,6 +131,10 @@ class FakeKimiServer:
         tls: a server-side ``ssl.SSLContext`` to serve HTTPS instead of HTTP
             (``base_url`` then starts with ``https://``); the client must trust
             its certificate, for example through ``SSL_CERT_FILE``.
+        model_like: answer like a model instead of echoing: the responder is a
+            :class:`~langchain_kimi.testing.ModelLikeResponder` (it calls offered
+            tools, fills JSON schemas, honours ``stop``/``max_tokens``/``n``).
+            Queued replies still come first; ``set_responder`` replaces it.
 
     Usage::
 
@@ -150,6 +158,7 @@ class FakeKimiServer:
         path_prefix: str | None = None,
         tls: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
+        model_like: bool = False,
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, got {flavor!r}")
@@ -167,7 +176,7 @@ class FakeKimiServer:
         # One condition guards all mutable state; waiters (stop, wait_for_*) use it too.
         self._lock = threading.Condition()
         self._replies: deque[Reply] = deque()
-        self._responder: Responder | None = None
+        self._responder: Responder | None = ModelLikeResponder() if model_like else None
         self._requests: list[RecordedRequest] = []
         self._disconnects = 0
         self._connections = 0

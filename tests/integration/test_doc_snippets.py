@@ -16,7 +16,8 @@ How each snippet runs:
   allowed and its coroutine run with ``asyncio.run`` (like the asyncio REPL);
 - functions the snippet defines whose names start with ``test_`` are then
   called, with the pytest plugin's fixtures (``kimi_server``,
-  ``kimi_chat_model``) built against a fresh server, so a documented test runs too.
+  ``kimi_chat_model``) built against a fresh server (with the options of its
+  ``@pytest.mark.kimi_server(...)`` marker, if any), so a documented test runs too.
 
 Conventions in the Markdown, an HTML comment on the line(s) just before a block:
 
@@ -50,6 +51,7 @@ import pytest
 
 from langchain_kimi import ChatKimi
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
+from langchain_kimi.testing.pytest_plugin import MARKER, server_options
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG = base64.b64decode(
@@ -204,7 +206,8 @@ def run_documented_tests(namespace: dict[str, Any]) -> None:
         if name.startswith("test_") and inspect.isfunction(value)
     ]
     for test in tests:
-        with FakeKimiServer(api_key="test-key") as server:
+        marker = next((m for m in getattr(test, "pytestmark", []) if m.name == MARKER), None)
+        with FakeKimiServer(**server_options(marker)) as server:
             fixtures: dict[str, Any] = {
                 "kimi_server": server,
                 "kimi_chat_model": chat_model_factory(server),

@@ -266,6 +266,31 @@ def test_exhausted_error_without_a_script_answers_500() -> None:
     assert status == [0]
 
 
+def test_model_like_answers_after_the_script(tmp_path: Path) -> None:
+    script = tmp_path / "one.json"
+    script.write_text(json.dumps([{"content": "scripted first"}]))
+    url, stop, thread, status = serve_in_thread("--replies", str(script), "--model-like")
+    try:
+        with ChatKimi(model="kimi-k2.6", base_url=url, api_key="any", max_retries=0) as model:
+            assert model.invoke("hi").content == "scripted first"
+            call = model.bind_tools([get_weather]).invoke("What is the weather in Oslo?")
+            assert [(c["name"], c["args"]) for c in call.tool_calls] == [
+                ("get_weather", {"city": "Oslo"})
+            ]
+    finally:
+        stop.set()
+        thread.join(WATCHDOG)
+    assert status == [0]
+    alone = build_server(build_parser().parse_args(["--model-like"]), None)
+    assert repr(alone._responder) == "ModelLikeResponder()"
+
+
+def test_model_like_and_exhausted_error_contradict() -> None:
+    status, out, err = run_main("--model-like", "--exhausted", "error")
+    assert (status, out) == (2, "")
+    assert "--model-like answers where the echo would" in err
+
+
 def run_main(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     status = main(list(args), stdout=out, stderr=err, stop=threading.Event())
@@ -311,7 +336,14 @@ def test_a_busy_port_exits_1() -> None:
 def test_help_and_version() -> None:
     status, out, _ = run_main("--help")
     assert status == 0
-    for fragment in ("usage: kimi-sim", "--replies", "--exhausted", "match", "exit status"):
+    for fragment in (
+        "usage: kimi-sim",
+        "--replies",
+        "--exhausted",
+        "--model-like",
+        "match",
+        "exit status",
+    ):
         assert fragment in out
     status, out, _ = run_main("--version")
     assert (status, out.startswith("kimi-sim ")) == (0, True)
