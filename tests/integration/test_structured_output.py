@@ -20,7 +20,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from langchain_kimi import ChatKimi, KimiToolChoiceError, _structured, _tools
+from langchain_kimi import ChatKimi, KimiToolChoiceError, _tools
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
 
 from .conftest import TOKEN
@@ -265,7 +265,7 @@ async def test_function_calling_declined_on_an_emulating_model_raises(
         structured = kimi(model="kimi-k2.6").with_structured_output(
             Movie, method="function_calling"
         )
-    with pytest.raises(KimiToolChoiceError, match="kimi-k2.6 declined") as info:
+    with pytest.raises(KimiToolChoiceError, match=r"kimi-k2\.6 declined") as info:
         if mode == "invoke":
             structured.invoke("Matrix?")
         elif mode == "ainvoke":
