@@ -232,7 +232,9 @@ def test_a_model_name_in_another_case_reaches_ace_data_cloud_in_the_catalogue_sp
     try:
         monkeypatch.setenv("HTTP_PROXY", relay.url)
         service.queue(Reply(content="Hello."))
-        result = run_cli("--base-url", "http://api.acedata.cloud/kimi", "--model", "Kimi-K2.6", "hi")
+        result = run_cli(
+            "--base-url", "http://api.acedata.cloud/kimi", "--model", "Kimi-K2.6", "hi"
+        )
     finally:
         relay.close()
     assert result.status == 0, result.err

@@ -109,6 +109,6 @@ async def test_another_host_gets_the_name_as_written_after_one_warning(mode: str
         assert "'Kimi-K2.6' is sent as written to 127.0.0.1" in str(warning.message)
         assert "model='kimi-k2.6'" in str(warning.message)
         # The simulator matches names exactly, as the services do: 404.
-        with pytest.raises(KimiNotFoundError, match="Not found the model Kimi-K2.6"):
+        with pytest.raises(KimiNotFoundError, match=r"Not found the model Kimi-K2\.6"):
             await ask(model, mode)
         assert server.requests[-1].body["model"] == "Kimi-K2.6"
