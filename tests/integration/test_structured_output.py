@@ -333,3 +333,58 @@ def test_chains_batches_and_few_shot_histories(server: FakeKimiServer, kimi: Any
         assert messages[0]["content"].startswith("You catalogue films.\n\n")
         # The thinking model's replay rule held for the hand-written tool call.
         assert "reasoning_content" in messages[2]
+
+
+# --- a json_schema response_format passed to the model (what ProviderStrategy binds) -----
+
+SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "Movie", "schema": Movie.model_json_schema()},
+}
+
+
+async def _answer(model: Any, mode: str, chunks: list[Any]) -> Any:
+    """The answer (a stream added up) in any of the four modes; streamed chunks go to ``chunks``."""
+    if mode == "invoke":
+        return model.invoke("Matrix?")
+    if mode == "ainvoke":
+        return await model.ainvoke("Matrix?")
+    if mode == "stream":
+        for chunk in model.stream("Matrix?"):
+            chunks.append(chunk)
+    else:
+        async for chunk in model.astream("Matrix?"):
+            chunks.append(chunk)
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole = whole + chunk
+    return whole
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream"])
+async def test_a_json_schema_response_format_works_on_ace_data_cloud(
+    server: FakeKimiServer, kimi: Any, mode: str
+) -> None:
+    # Without the adaptation the simulator answers 400, as Ace Data Cloud does.
+    server.queue(Reply(content=MATRIX_TEXT, chunk_size=9))
+    model = kimi(model="kimi-k2.6").bind(response_format=SCHEMA_FORMAT)
+    answer = await _answer(model, mode, [])
+    assert Movie.model_validate_json(answer.content) == Movie.model_validate(MATRIX)
+    body = server.requests[-1].body
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["messages"][0]["role"] == "system"
+    assert '"sequel_of"' in body["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream"])
+async def test_a_json_schema_answer_that_does_not_match_raises_streams_after_their_chunks(
+    server: FakeKimiServer, kimi: Any, mode: str
+) -> None:
+    wrong = json.dumps({"title": "The Matrix"})  # no year
+    server.queue(Reply(content=wrong, chunk_size=4))
+    model = kimi(model="kimi-k2.6").bind(response_format=SCHEMA_FORMAT)
+    chunks: list[Any] = []
+    with pytest.raises(OutputParserException, match="year"):
+        await _answer(model, mode, chunks)
+    # A stream's text went out as it came; the check could only run at its end.
+    assert "".join(chunk.text for chunk in chunks) == (wrong if mode.endswith("stream") else "")
