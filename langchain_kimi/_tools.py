@@ -204,6 +204,15 @@ class ForcedChoicePlan:
         self.instruction = instruction
         self.check = check
 
+    def apply(self, params: dict[str, Any], thinking: bool | None) -> bool | None:
+        """Put the plan into the request's ``params``; returns the thinking switch to use."""
+        params["tool_choice"] = self.tool_choice
+        if self.tools is not None:
+            params["tools"] = self.tools
+        if self.thinking_off:
+            params["thinking"] = thinking = False
+        return thinking
+
 
 def plan_forced_choice(
     model: str,

@@ -148,10 +148,11 @@ class ChatKimi(BaseChatModel):
 
     Key init args — completion params:
         model: str
-            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text,
-            sent as written: new models work without an upgrade. Known models
-            (``docs/models.md``) are recognised without case or a ``moonshotai/``
-            prefix, and get a ``profile`` and checks before sending.
+            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
+            new models work without an upgrade. Known models (``docs/models.md``)
+            are recognised without case or a ``moonshotai/`` prefix, get a
+            ``profile`` and checks, and reach Ace Data Cloud and Moonshot in the
+            catalogue's spelling (``response_metadata["model_name_sent"]``).
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
             on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
@@ -237,9 +238,9 @@ class ChatKimi(BaseChatModel):
         # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
         ```
 
-        While thinking, most models refuse a forced ``tool_choice`` (kimi-k3
-        accepts ``"required"``): binding one they refuse raises a ``ValueError``
-        that says what the model accepts and how to switch thinking off.
+        A forced ``tool_choice`` works on every model: sent (kimi-k3), with
+        thinking off (kimi-k2.5), or emulated where the model refuses it
+        (kimi-k2.6, kimi-k2.7-code: ``KimiToolChoiceError`` if it declines).
 
     Structured output:
         ```python
@@ -255,6 +256,7 @@ class ChatKimi(BaseChatModel):
         Built on Kimi's JSON mode: the schema goes into a system instruction and
         the reply is validated on arrival. On Moonshot's API,
         ``method="json_schema"`` sends the schema as ``response_format`` instead.
+        A ``json_schema`` ``response_format`` (LangChain agents') works on both.
 
     Token usage:
         ```python
@@ -550,6 +552,9 @@ class ChatKimi(BaseChatModel):
         rules = resolve_model(self.model)
         return rules.to_profile(self._effective_api_flavor()) if rules is not None else None
 
+    def _is_moonshot(self) -> bool:
+        return self._effective_api_flavor() == "moonshot"
+
     def _effective_api_flavor(self) -> ApiFlavor:
         """``api_flavor``, or the one ``base_url``'s host implies."""
         if self.api_flavor is not None:
@@ -618,12 +623,7 @@ class ChatKimi(BaseChatModel):
         rules.check_reasoning_effort(model, params.get("reasoning_effort"))
         tools, choice = params.get("tools"), params.get("tool_choice")
         forced = plan_forced_choice(model, rules, tools, choice, thinking=rules.thinks(thinking))
-        if forced is not None:
-            params["tool_choice"] = forced.tool_choice
-            if forced.tools is not None:
-                params["tools"] = forced.tools
-            if forced.thinking_off:
-                params["thinking"] = thinking = False
+        thinking = forced.apply(params, thinking) if forced is not None else thinking
         thinking_active = rules.thinks(thinking)
         for name, fixed in rules.fixed_params(thinking).items():
             if name in params:
@@ -671,13 +671,9 @@ class ChatKimi(BaseChatModel):
     ) -> tuple[bytes, AnswerPlan | None]:
         """The request body, and what its answer goes through (None: nothing)."""
         params, thinking_active, rules, forced = self._request_params(stop, stream, kwargs)
+        written, moonshot = str(kwargs.get("model", self.model)), self._is_moonshot()
         messages, plan = plan_answer(
-            messages,
-            params,
-            written_name=str(kwargs.get("model", self.model)),
-            rules=rules,
-            forced=forced,
-            moonshot=self._effective_api_flavor() == "moonshot",
+            messages, params, written_name=written, rules=rules, forced=forced, moonshot=moonshot
         )
         body = build_request_body(messages, params, thinking_active=thinking_active, rules=rules)
         for extra in (self.extra_body, kwargs.get("extra_body")):
