@@ -8,6 +8,7 @@ model accepts comes from ``_profiles``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -559,7 +560,7 @@ class ChatKimi(BaseChatModel):
         """``api_flavor``, or the one ``base_url``'s host implies."""
         if self.api_flavor is not None:
             return self.api_flavor
-        host = urlsplit(self.base_url).hostname or ""
+        host = _host_of(self.base_url)
         return "moonshot" if host.lower() in MOONSHOT_HOSTS else "acedata"
 
     # --- request building ---------------------------------------------------
@@ -632,7 +633,7 @@ class ChatKimi(BaseChatModel):
             model, rules, params.get("tools"), params.get("tool_choice"), thinking=thinking_active
         )
         _move_output_limit(params, rules.max_tokens_field, model)
-        params["model"] = name_to_send(model, urlsplit(self.base_url).hostname or "")
+        params["model"] = name_to_send(model, _host_of(self.base_url))
         return thinking_active, rules, forced
 
     def _warn_fixed(self, model: str, name: str, value: Any, fixed: float) -> None:
@@ -1000,6 +1001,12 @@ class ChatKimi(BaseChatModel):
         return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _host_of(base_url: str) -> str:
+    """The host of a base URL, lower case (parsed once per URL: every request asks)."""
+    return (urlsplit(base_url).hostname or "").lower()
 
 
 def _thinking_switch(value: Any) -> bool | None:
