@@ -16,6 +16,7 @@ from ``langchain_kimi/data``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -290,3 +291,21 @@ async def test_json_that_does_not_match_the_schema_raises_on_arrival(
     agent = create_agent(make_model("kimi-k2.6"), [lookup_film], response_format=Movie)
     with pytest.raises(OutputParserException, match="year"):
         await run(agent, mode)
+
+
+@pytest.mark.parametrize("service", ["acedata"], indirect=True)
+def test_an_agents_emulated_choice_warns_once_at_the_users_invoke_line(
+    service: FakeKimiServer, make_model: Callable[..., ChatKimi]
+) -> None:
+    service.set_responder(Responder())
+    agent = create_agent(
+        make_model("kimi-k2.7-code"), [lookup_film], response_format=ToolStrategy(Movie)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = inspect.currentframe().f_lineno + 1  # type: ignore[union-attr]
+        agent.invoke({"messages": [{"role": "user", "content": QUESTION}]})
+        agent.invoke({"messages": [{"role": "user", "content": QUESTION}]})
+    [warning] = caught  # two runs, four model calls: one warning
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    assert "kimi-k2.7-code refuses a forced tool_choice" in str(warning.message)
