@@ -10,8 +10,8 @@ works on every model, as :func:`plan_forced_choice` works out:
 
 ``send``
     The model takes it (kimi-k3 takes ``"required"`` while thinking, so a named
-    tool goes out as ``"required"`` with only that tool offered; the models that
-    never think take anything).
+    tool goes out as ``"required"`` with only that tool offered, thinking or
+    not; the models that never think take anything).
 ``thinking_off``
     The model takes it only without thinking (kimi-k2.5): thinking is turned off
     for that request.
@@ -243,8 +243,10 @@ def plan_forced_choice(
     only_named = offered if forced == "required" else [t for t in offered if tool_name(t) == forced]
     rule = rules.forced_tool_choice
     if rule == "send":
-        if thinking and forced != "required" and "required" in rules.tool_choice_when_thinking:
-            # A named tool is refused while thinking; "required" with only it is the same ask.
+        if forced != "required" and rules.thinking != "never":
+            # A named tool is refused while thinking, and whether kimi-k3 honours
+            # thinking=False is disputed: "required" with only that tool is the same
+            # ask, taken in either mode.
             return ForcedChoicePlan(tool_choice="required", tools=only_named)
         return None
     if rule == "thinking_off":

@@ -231,18 +231,21 @@ def test_forced_at_call_time_the_warning_points_at_the_call(
     assert kimi_server.requests[-1].body["tool_choice"] == "auto"
 
 
-def test_kimi_k3_with_thinking_off_takes_a_named_tool_as_required(
-    kimi_server: FakeKimiServer, make_model: Callable[..., ChatKimi]
+@pytest.mark.parametrize("thinking", [None, False, True])
+def test_kimi_k3_takes_a_named_tool_as_required_in_either_mode(
+    kimi_server: FakeKimiServer, make_model: Callable[..., ChatKimi], thinking: bool | None
 ) -> None:
     # Whether kimi-k3 honours thinking=False is disputed: "required" works either way.
     kimi_server.set_responder(obliging)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing emulated, nothing to say
-        make_model(model="kimi-k3").bind_tools(
-            [get_weather, get_time], tool_choice="get_weather"
-        ).invoke("Oslo?")
+        model = make_model(model="kimi-k3", thinking=thinking)
+        model.bind_tools([get_weather, get_time], tool_choice="get_weather").invoke("Oslo?")
     body = kimi_server.requests[-1].body
     assert body["tool_choice"] == "required" and len(body["tools"]) == 1
+    assert body.get("thinking") == (
+        None if thinking is None else {"type": "enabled" if thinking else "disabled"}
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
