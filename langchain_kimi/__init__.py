@@ -27,6 +27,7 @@ from langchain_kimi.errors import (
     KimiStreamInterruptedError,
     KimiStreamTimeoutError,
     KimiTimeoutError,
+    KimiToolChoiceError,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "KimiStreamInterruptedError",
     "KimiStreamTimeoutError",
     "KimiTimeoutError",
+    "KimiToolChoiceError",
     "__version__",
 ]
 

@@ -28,6 +28,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,10 @@ class _Output:
         self.err.write(text + "\n")
         self.err.flush()
 
+    def warning(self, message: Warning | str, *_: Any, **__: Any) -> None:
+        """``warnings.showwarning`` for the command: one line on stderr."""
+        self.note(f"{PROG}: warning: {message}")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed so ``--help`` can be tested and documented)."""
@@ -223,7 +228,11 @@ def main(
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     output.show_reasoning = args.show_reasoning
     try:
-        return _run(args, output)
+        with warnings.catch_warnings():
+            # The library's warnings (a model name sent as written, a fixed parameter
+            # dropped) are notes to the user here, not Python tracebacks-in-miniature.
+            warnings.showwarning = output.warning
+            return _run(args, output)
     except UsageError as err:
         output.note(f"{PROG}: error: {err}")
         return EXIT_USAGE
@@ -415,6 +424,8 @@ def _answer(
                 output.note(f"trace_id: {err.trace_id} (quote it to Ace Data Cloud support)")
             if err.status_code == 401:
                 output.note(f"check {TOKEN_ENV}: the service did not accept the token")
+            if err.status_code == 404:
+                output.note(_not_found_hint(model))
         return EXIT_SERVICE_ERROR, None
     output.end_answer()
     if not chunks:
@@ -423,6 +434,22 @@ def _answer(
     if whole.usage_metadata:
         output.note(format_usage(whole.usage_metadata))
     return EXIT_OK, whole
+
+
+def _not_found_hint(model: ChatKimi) -> str:
+    """What to try after a 404: the catalogue's spelling of the name, or the settings."""
+    from langchain_kimi._profiles import catalogue_spelling, resolve_model
+
+    spelled = catalogue_spelling(model.model)
+    if spelled != model.model and resolve_model(model.model) is not None:
+        return (
+            f"the service does not know the model name {model.model!r}: the catalogue spells "
+            f"it {spelled!r} (try --model {spelled})"
+        )
+    return (
+        f"the service does not know the model {model.model!r} (or {model.base_url} is not a "
+        "Kimi endpoint): check --model and --base-url"
+    )
 
 
 def format_usage(usage: UsageMetadata) -> str:

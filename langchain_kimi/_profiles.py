@@ -14,11 +14,13 @@ once, when the first model is built (not when ``langchain_kimi`` is imported):
 Names are resolved by :func:`resolve_model`: a vendor prefix (``moonshotai/``,
 ``moonshot/``, ``kimi/``) is dropped and case ignored, then the exact name is
 looked up, then the longest known family the name extends with a ``-`` suffix
-(``kimi-k2.5-20260115`` is kimi-k2.5). Resolution only decides what the client
-*knows*: the model name is always sent exactly as the user wrote it, because the
-service behind ``base_url`` decides which names exist. An unknown name gets no
-profile and no checks; :func:`closest_known_model` names the model a near-miss
-(``kimi-k2.55``) was probably meant to be, so the caller can warn.
+(``kimi-k2.5-20260115`` is kimi-k2.5). Ace Data Cloud and Moonshot match names
+exactly, so :func:`name_to_send` sends them the catalogue's spelling of a known
+name written in another case or with a vendor prefix; any other service gets the
+name as written (it decides which names exist), with a warning where the
+spellings differ. An unknown name gets no profile and no checks;
+:func:`closest_known_model` names the model a near-miss (``kimi-k2.55``) was
+probably meant to be, so the caller can warn.
 
 Usage::
 
@@ -37,15 +39,26 @@ from typing import Any, Literal, cast
 
 from langchain_core.language_models import ModelProfile
 
+from langchain_kimi._user_warnings import warn_at_user_code
+
 ThinkingMode = Literal["default_on", "always", "never", "toggle"]
 ReplayRule = Literal["tool_calls", "all"]
+ForcedChoiceRule = Literal["send", "thinking_off", "emulate"]
+ApiFlavor = Literal["acedata", "moonshot"]
 
 THINKING_MODES: tuple[ThinkingMode, ...] = ("default_on", "always", "never", "toggle")
+FORCED_CHOICE_RULES: tuple[ForcedChoiceRule, ...] = ("send", "thinking_off", "emulate")
 VENDOR_PREFIXES = ("moonshotai/", "moonshot/", "kimi/")
+# The services that match model names exactly against their catalogue (Ace Data
+# Cloud's and Moonshot's hosts): a known name is sent to them in its catalogue
+# spelling. Any other host may be a gateway with names of its own.
+CATALOGUE_HOSTS = frozenset({"api.acedata.cloud", "api.moonshot.ai", "api.moonshot.cn"})
 # A name this similar to a known one (difflib's ratio) is probably a typo of it:
 # "kimi-k2.55" scores 0.95 against kimi-k2.5; "gpt-4o" and "kimi-latest" score
 # well under it against every Kimi name.
 _NEAR_MISS_RATIO = 0.85
+# (model name, host) pairs already warned about being sent as written (once per process).
+_warned_exact_match: set[tuple[str, str]] = set()
 _DIGIT = re.compile(r"\d")
 
 
@@ -60,6 +73,7 @@ class ModelRules:
     __slots__ = (
         "fixed_sampling_instant",
         "fixed_sampling_thinking",
+        "forced_tool_choice",
         "json_schema_avoid",
         "max_tokens_field",
         "name",
@@ -83,6 +97,7 @@ class ModelRules:
         max_tokens_field: str,
         reasoning_replay: ReplayRule,
         json_schema_avoid: tuple[str, ...],
+        forced_tool_choice: ForcedChoiceRule = "emulate",
     ) -> None:
         self.name = name
         """The catalogue name (lower case, no vendor prefix)."""
@@ -96,6 +111,8 @@ class ModelRules:
         self.max_tokens_field = max_tokens_field
         self.reasoning_replay = reasoning_replay
         self.json_schema_avoid = json_schema_avoid
+        self.forced_tool_choice = forced_tool_choice
+        """What a forced ``tool_choice`` becomes (see ``profile_augmentations.toml``)."""
 
     def __repr__(self) -> str:
         return f"<ModelRules {self.name} thinking={self.thinking}>"
@@ -171,9 +188,20 @@ class ModelRules:
             f"{model} takes reasoning_effort {', '.join(map(repr, levels))}, not {effort!r}"
         )
 
-    def to_profile(self) -> ModelProfile:
-        """A fresh copy of the profile, for ``ChatKimi.profile``."""
-        return cast(ModelProfile, {key: _copy(value) for key, value in self.profile.items()})
+    def to_profile(self, api_flavor: ApiFlavor = "acedata") -> ModelProfile:
+        """A fresh copy of the profile, for ``ChatKimi.profile`` on that service.
+
+        ``structured_output`` says whether a ``response_format`` of type
+        ``json_schema`` works (what LangChain's agents check before sending one).
+        Moonshot takes it natively where the data says so. Ace Data Cloud takes
+        only ``json_object``, and ChatKimi turns a ``json_schema`` into JSON mode
+        plus the schema as an instruction, checking the answer on arrival: so
+        there it works on every model.
+        """
+        profile = {key: _copy(value) for key, value in self.profile.items()}
+        if api_flavor == "acedata":
+            profile["structured_output"] = True
+        return cast(ModelProfile, profile)
 
 
 def _copy(value: Any) -> Any:
@@ -213,17 +241,27 @@ def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]
     replay = rules.get("reasoning_replay", "tool_calls")
     if replay not in ("tool_calls", "all"):
         raise RuntimeError(f"{name}: reasoning_replay must be tool_calls or all, got {replay!r}")
+    forced = rules.get("forced_tool_choice") or ("send" if thinking == "never" else "emulate")
+    if forced not in FORCED_CHOICE_RULES:
+        raise RuntimeError(
+            f"{name}: forced_tool_choice must be one of {FORCED_CHOICE_RULES}, got {forced!r}"
+        )
+    accepted = frozenset(rules.get("tool_choice_when_thinking", ()))
+    if forced == "send" and thinking != "never" and "required" not in accepted:
+        # "send" for a thinking model means the service takes "required" while thinking.
+        raise RuntimeError(f"{name}: forced_tool_choice 'send' needs 'required' accepted")
     return ModelRules(
         name=name,
         profile=profile,
         thinking=thinking,
         fixed_sampling_thinking=dict(rules.get("fixed_sampling_thinking", {})),
         fixed_sampling_instant=dict(rules.get("fixed_sampling_instant", {})),
-        tool_choice_when_thinking=frozenset(rules.get("tool_choice_when_thinking", ())),
+        tool_choice_when_thinking=accepted,
         web_search_when_thinking=bool(rules.get("web_search_when_thinking", False)),
         max_tokens_field=str(rules.get("max_tokens_field", "max_tokens")),
         reasoning_replay=replay,
         json_schema_avoid=tuple(rules.get("json_schema_avoid", ())),
+        forced_tool_choice=forced,
     )
 
 
@@ -258,6 +296,37 @@ def resolve_model(model: str) -> ModelRules | None:
         if name.startswith(family + "-"):
             return models[family]
     return None
+
+
+def name_to_send(model: str, host: str) -> str:
+    """The name to send for ``model`` to ``host``.
+
+    A known model written in another case or with a vendor prefix
+    (``Kimi-K2.6``, ``moonshotai/kimi-k3``) is sent in the catalogue's spelling
+    to Ace Data Cloud's and Moonshot's hosts, which match names exactly. Other
+    hosts get it as written (their own names apply), with a ``UserWarning``
+    once per name and host.
+
+    >>> name_to_send("moonshotai/Kimi-K2.6", "api.acedata.cloud")
+    'kimi-k2.6'
+    >>> name_to_send("kimi-k2.6", "api.moonshot.ai")
+    'kimi-k2.6'
+    """
+    spelled = catalogue_spelling(model)
+    if spelled == model or resolve_model(model) is None:
+        return model
+    host = host.lower()
+    if host in CATALOGUE_HOSTS:
+        return spelled
+    if (model, host) not in _warned_exact_match:
+        _warned_exact_match.add((model, host))
+        warn_at_user_code(
+            f"the model name {model!r} is sent as written to {host}: Ace Data Cloud and "
+            f"Moonshot match names exactly and call this model {spelled!r} (ChatKimi sends "
+            f"them that), but {host} is neither, so its own names apply. If it answers 404 "
+            f"(model not found), use model={spelled!r}"
+        )
+    return model
 
 
 @functools.lru_cache(maxsize=512)

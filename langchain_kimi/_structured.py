@@ -19,10 +19,15 @@ own API also takes ``{"type": "json_schema", "json_schema": {...}}``, which
     is unreliable with ``$ref``/``oneOf`` there (the model's ``json_schema_avoid``
     rule): such schemas take the instruction path, with a ``UserWarning`` once.
 ``function_calling``
-    One tool and a forced ``tool_choice`` on a model that does not think. A
-    thinking model that accepts ``tool_choice="required"`` (kimi-k3) gets the
-    one tool with ``"required"``; any other thinking model would answer 400,
-    so it gets ``json_mode`` instead, with a ``UserWarning`` once per model name.
+    One tool, forced, through ``bind_tools``: each model gets a forced choice the
+    way it takes one (sent; thinking off; or emulated with ``"auto"``, an
+    instruction and a check, see ``_tools``). An emulated choice the model
+    declines raises :class:`~langchain_kimi.errors.KimiToolChoiceError`.
+
+The same building blocks serve a ``response_format`` of type ``json_schema``
+passed to the model directly (LangChain's agents do, for ``ProviderStrategy``):
+:func:`plan_schema_format` turns it, on Ace Data Cloud, into JSON mode plus the
+schema as an instruction, and :class:`SchemaReplyCheck` checks the answer.
 
 Only ``message.content`` is parsed (text blocks when ``output_version="v1"``);
 ``reasoning_content`` never is.
@@ -32,7 +37,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -51,7 +55,7 @@ from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import is_typeddict
 
 from langchain_kimi._jsonschema import check_json_schema, json_type_name, missing_required
-from langchain_kimi._profiles import ModelRules, model_thinks, resolve_model
+from langchain_kimi._profiles import ModelRules, resolve_model
 from langchain_kimi._tools import format_tool, tool_name
 from langchain_kimi._user_warnings import warn_at_user_code
 
@@ -80,8 +84,6 @@ _JSON_ONLY = (
 # ends: prose around a fenced block is not JSON, and is refused.
 _FENCE = re.compile(r"```[ \t]*(?:json)?[ \t]*\n?(.*?)\s*```", re.DOTALL | re.IGNORECASE)
 
-# Model names already warned about falling back from function_calling.
-_warned_fallback: set[str] = set()
 # Model names already warned about a json_schema they handle unreliably.
 _warned_schema_fallback: set[str] = set()
 # What OpenAI-style json_schema names may not hold (compiled on first use).
@@ -169,19 +171,28 @@ def _describe_function(original: Mapping[str, Any], function: Mapping[str, Any])
 # --- the request side ---------------------------------------------------------------
 
 
-def build_instruction(json_schema: Mapping[str, Any] | None) -> str:
+def build_instruction(json_schema: Mapping[str, Any] | None, *, with_tools: bool = False) -> str:
     """The system instruction that asks for JSON (and states the schema, if any).
+
+    ``with_tools``: tools are offered in the same request (an agent's turn), so
+    the JSON is asked for the final answer only, not instead of tool calls.
 
     >>> build_instruction(None).startswith("Answer with a single JSON object")
     True
     """
+    ask = _JSON_ONLY
+    if with_tools:
+        ask = (
+            "Call the tools offered to you as you need them. When you give your final "
+            "answer instead of calling a tool, a" + _JSON_ONLY[1:]
+        )
     if json_schema is None:
-        return _JSON_ONLY
+        return ask
     stated = without_empty_description(json_schema)
     # Models given a bare schema sometimes echo it back; saying so explicitly
     # is cheaper than a failed parse.
     return (
-        f"{_JSON_ONLY} The object must be an instance of this JSON schema, filled with "
+        f"{ask} The object must be an instance of this JSON schema, filled with "
         "your answer (do not repeat the schema itself); include every required "
         "property and use the exact property names:\n"
         f"{json.dumps(stated, ensure_ascii=False)}"
@@ -606,16 +617,8 @@ def structured_runnable(
     model_name = str(kwargs.get("model", model.model))
     rules = resolve_model(model_name)
     if method == "function_calling":
-        if not _thinks(model, model_name, kwargs):
-            return _tool_runnable(model, target, strict=strict, include_raw=include_raw, **kwargs)
-        if rules is not None and rules.accepts_tool_choice("required", thinking=True):
-            # One tool and "required": the model must call that tool, and this
-            # model accepts "required" while thinking.
-            return _tool_runnable(
-                model, target, strict=strict, include_raw=include_raw, force="required", **kwargs
-            )
-        _warn_fallback(model_name)
-        method = "json_mode"
+        # bind_tools gives each model the forced choice it can take (see _tools).
+        return _tool_runnable(model, target, strict=strict, include_raw=include_raw, **kwargs)
     checks_strictly = strict is True or (method == "json_schema" and strict is not False)
     if target.original is not None:
         kwargs["ls_structured_output_format"] = {
@@ -701,7 +704,6 @@ def _tool_runnable(
     *,
     strict: bool | None,
     include_raw: bool,
-    force: str | None = None,
     **kwargs: Any,
 ) -> Runnable[LanguageModelInput, Any]:
     try:
@@ -714,7 +716,7 @@ def _tool_runnable(
     name = tool_name(tool)
     llm = model.bind_tools(
         [tool],
-        tool_choice=force or name,
+        tool_choice=name,
         ls_structured_output_format={
             "kwargs": {"method": "function_calling", "strict": strict},
             "schema": target.original,
@@ -748,20 +750,97 @@ def _assemble(
     return RunnableMap(raw=llm) | with_raw
 
 
-def _thinks(model: ChatKimi, model_name: str, kwargs: Mapping[str, Any]) -> bool:
-    thinking = kwargs.get("thinking", model.thinking)
-    return model_thinks(model_name, None if thinking is None else bool(thinking))
+# --- a json_schema response_format passed to the model ------------------------------------
 
 
-def _warn_fallback(model_name: str) -> None:
-    if model_name in _warned_fallback:
-        return
-    _warned_fallback.add(model_name)
-    warnings.warn(
-        f"{model_name} is thinking, and Kimi refuses a forced tool_choice in thinking "
-        "mode: with_structured_output(method='function_calling') falls back to "
-        "method='json_mode' (the schema is sent as an instruction with JSON mode). Pass "
-        "thinking=False (kimi-k2.5/k2.6) or use a non-thinking model to call a tool.",
-        UserWarning,
-        stacklevel=4,
+class SchemaFormatPlan:
+    """What a request with a ``json_schema`` ``response_format`` sends on a service
+    that does not take one, and the check its answer must pass.
+
+    ``response_format``: what to send instead (JSON mode); ``instruction``: the
+    system instruction stating the schema; ``check``: run on the answer.
+    """
+
+    __slots__ = ("check", "instruction", "response_format")
+
+    def __init__(self, instruction: str, check: SchemaReplyCheck) -> None:
+        self.response_format = dict(JSON_OBJECT_FORMAT)
+        self.instruction = instruction
+        self.check = check
+
+
+def plan_schema_format(
+    response_format: Any,
+    *,
+    moonshot: bool,
+    model_name: str,
+    rules: ModelRules | None,
+    with_tools: bool,
+) -> SchemaFormatPlan | None:
+    """How to send an OpenAI-style ``json_schema`` ``response_format``; None: as it is.
+
+    Moonshot's API takes it as it is (except a schema the model handles
+    unreliably, see ``json_schema_avoid``, which goes the other way, with one
+    warning). Ace Data Cloud takes only ``json_object``: the schema then becomes
+    the instruction :func:`with_structured_output` sends (:func:`build_instruction`),
+    JSON mode is asked for, and the answer is checked against the schema
+    (strictly when the format says ``"strict": true``). A malformed format
+    raises ``ValueError`` naming the bad part, before anything is sent.
+    """
+    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, Mapping) else None
+    if not isinstance(schema, Mapping):
+        raise ValueError(
+            "response_format of type 'json_schema' needs json_schema.schema, a JSON schema "
+            f"object: {{'type': 'json_schema', 'json_schema': {{'name': ..., 'schema': {{...}}}}}}"
+            f", got json_schema={spec!r}"
+        )
+    assert isinstance(spec, Mapping)
+    if moonshot and _schema_is_reliable(model_name, rules, schema):
+        return None
+    name = spec.get("name")
+    parser = KimiJsonOutputParser(
+        json_schema=dict(schema),
+        strict=spec.get("strict") is True,
+        schema_name=str(name) if isinstance(name, str) and name else "the schema",
     )
+    instruction = build_instruction(schema, with_tools=with_tools)
+    return SchemaFormatPlan(instruction, SchemaReplyCheck(parser))
+
+
+class SchemaReplyCheck:
+    """Checks an answer against the schema of an adapted ``json_schema`` response_format.
+
+    An answer that calls tools is an agent's tool turn: not checked. Otherwise
+    its text must hold a JSON object that matches the schema, or
+    ``OutputParserException`` is raised (quoting the start of the answer, and
+    saying so when ``max_tokens`` cut it short).
+    """
+
+    __slots__ = ("parser",)
+
+    def __init__(self, parser: KimiJsonOutputParser) -> None:
+        self.parser = parser
+
+    def check(self, draft: _Draft) -> dict[str, Any] | None:
+        """The checked object, or None for a tool turn."""
+        if draft.called_tools():
+            return None
+        value: dict[str, Any] = self.parser._parse_draft(draft)
+        return value
+
+
+def answer_draft(message: BaseMessage, finish_reason: Any = None) -> _Draft:
+    """A whole answer, read the way the checks read it."""
+    draft = _Draft()
+    draft.add_message(message, whole=True)
+    if draft.finish_reason is None and isinstance(finish_reason, str):
+        draft.finish_reason = finish_reason
+    return draft
+
+
+def streamed_draft() -> _Draft:
+    """An empty draft to feed a streamed answer's chunks to (``draft.add_message``)."""
+    return _Draft()

@@ -8,6 +8,7 @@ model accepts comes from ``_profiles``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -44,15 +45,25 @@ from pydantic import (
 )
 
 from langchain_kimi import _structured
+from langchain_kimi._answer_plan import AnswerPlan, plan_answer
 from langchain_kimi._answer_reader import StreamReader, read_completion
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
+    ApiFlavor,
     ModelRules,
     closest_known_model,
+    name_to_send,
     resolve_model,
     unknown_model_message,
 )
-from langchain_kimi._tools import check_tools_allowed, format_tool, format_tool_choice
+from langchain_kimi._tools import (
+    ForcedChoicePlan,
+    check_binding,
+    check_tools_allowed,
+    format_tool,
+    format_tool_choice,
+    plan_forced_choice,
+)
 from langchain_kimi._transport import (
     DEFAULT_MAX_CONNECTIONS,
     Endpoint,
@@ -86,7 +97,6 @@ BASE_URL_ENV = "KIMI_BASE_URL"
 # Hosts of Moonshot's own API (international and China): base URLs elsewhere get
 # Ace Data Cloud's semantics unless api_flavor says otherwise.
 MOONSHOT_HOSTS = frozenset({"api.moonshot.ai", "api.moonshot.cn"})
-ApiFlavor = Literal["acedata", "moonshot"]
 # Model names already warned about as near misses of a known model (once per process).
 _warned_near_miss: set[str] = set()
 
@@ -138,10 +148,11 @@ class ChatKimi(BaseChatModel):
 
     Key init args — completion params:
         model: str
-            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text,
-            sent as written: new models work without an upgrade. Known models
-            (``docs/models.md``) are recognised without case or a ``moonshotai/``
-            prefix, and get a ``profile`` and checks before sending.
+            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
+            new models work without an upgrade. Known models (``docs/models.md``)
+            are recognised without case or a ``moonshotai/`` prefix, get a
+            ``profile`` and checks, and reach Ace Data Cloud and Moonshot in the
+            catalogue's spelling (``response_metadata["model_name_sent"]``).
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
             on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
@@ -229,9 +240,9 @@ class ChatKimi(BaseChatModel):
         # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
         ```
 
-        While thinking, most models refuse a forced ``tool_choice`` (kimi-k3
-        accepts ``"required"``): binding one they refuse raises a ``ValueError``
-        that says what the model accepts and how to switch thinking off.
+        A forced ``tool_choice`` works on every model: sent (kimi-k3), with
+        thinking off (kimi-k2.5), or emulated where the model refuses it
+        (kimi-k2.6, kimi-k2.7-code: ``KimiToolChoiceError`` if it declines).
 
     Structured output:
         ```python
@@ -247,6 +258,7 @@ class ChatKimi(BaseChatModel):
         Built on Kimi's JSON mode: the schema goes into a system instruction and
         the reply is validated on arrival. On Moonshot's API,
         ``method="json_schema"`` sends the schema as ``response_format`` instead.
+        A ``json_schema`` ``response_format`` (LangChain agents') works on both.
 
     Token usage:
         ```python
@@ -544,13 +556,16 @@ class ChatKimi(BaseChatModel):
 
     def _resolve_model_profile(self) -> ModelProfile | None:
         rules = resolve_model(self.model)
-        return rules.to_profile() if rules is not None else None
+        return rules.to_profile(self._effective_api_flavor()) if rules is not None else None
+
+    def _is_moonshot(self) -> bool:
+        return self._effective_api_flavor() == "moonshot"
 
     def _effective_api_flavor(self) -> ApiFlavor:
         """``api_flavor``, or the one ``base_url``'s host implies."""
         if self.api_flavor is not None:
             return self.api_flavor
-        host = urlsplit(self.base_url).hostname or ""
+        host = _host_of(self.base_url)
         return "moonshot" if host.lower() in MOONSHOT_HOSTS else "acedata"
 
     # --- request building ---------------------------------------------------
@@ -572,8 +587,8 @@ class ChatKimi(BaseChatModel):
 
     def _request_params(
         self, stop: list[str] | None, stream: bool, kwargs: Mapping[str, Any]
-    ) -> tuple[dict[str, Any], bool, ModelRules | None]:
-        """Everything to send besides the messages, whether the call thinks, the model's rules."""
+    ) -> tuple[dict[str, Any], bool, ModelRules | None, ForcedChoicePlan | None]:
+        """The body fields but the messages, and what ``_apply_model_rules`` returns."""
         params = self._model_params()
         for key, value in kwargs.items():
             if key not in _NOT_BODY_KWARGS and value is not None:
@@ -589,27 +604,32 @@ class ChatKimi(BaseChatModel):
         max_tokens = params.get("max_tokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens <= 0):
             raise ValueError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-        thinking_active, rules = self._apply_model_rules(params)
-        return params, thinking_active, rules
+        thinking_active, rules, forced = self._apply_model_rules(params)
+        return params, thinking_active, rules, forced
 
-    def _apply_model_rules(self, params: dict[str, Any]) -> tuple[bool, ModelRules | None]:
+    def _apply_model_rules(
+        self, params: dict[str, Any]
+    ) -> tuple[bool, ModelRules | None, ForcedChoicePlan | None]:
         """Check ``params`` against the model's rules and adapt them, before anything is sent.
 
-        Raises ``ValueError`` for what the model refuses (a thinking switch it
-        cannot honour, a ``reasoning_effort`` outside its levels, a ``tool_choice``
-        or tool it refuses in its mode); removes the parameters it fixes (warning
-        once when the user's value differs); moves ``max_tokens`` to the field the
-        model takes. The model name itself is never changed. Returns whether the
-        request thinks, and the rules (None for a model the client does not know).
+        Raises ``ValueError`` for what the model refuses (a thinking switch, a
+        ``reasoning_effort``, a tool it refuses in its mode). Adapts: a forced
+        ``tool_choice`` (``_tools.plan_forced_choice``), fixed parameters (dropped,
+        warning once), the output-limit field, the name (``_profiles.name_to_send``).
+        Returns whether the request thinks, the rules (None: an unknown model) and
+        the forced-choice plan (None: sent as asked).
         """
         model = str(params["model"])
         thinking = _thinking_switch(params.get("thinking"))
         rules = resolve_model(model)
         if rules is None:
             self._warn_near_miss(model)
-            return bool(thinking), None
+            return bool(thinking), None, None
         rules.check_thinking_switch(model, thinking)
         rules.check_reasoning_effort(model, params.get("reasoning_effort"))
+        tools, choice = params.get("tools"), params.get("tool_choice")
+        forced = plan_forced_choice(model, rules, tools, choice, thinking=rules.thinks(thinking))
+        thinking = forced.apply(params, thinking) if forced is not None else thinking
         thinking_active = rules.thinks(thinking)
         for name, fixed in rules.fixed_params(thinking).items():
             if name in params:
@@ -618,7 +638,8 @@ class ChatKimi(BaseChatModel):
             model, rules, params.get("tools"), params.get("tool_choice"), thinking=thinking_active
         )
         _move_output_limit(params, rules.max_tokens_field, model)
-        return thinking_active, rules
+        params["model"] = name_to_send(model, _host_of(self.base_url))
+        return thinking_active, rules, forced
 
     def _warn_fixed(self, model: str, name: str, value: Any, fixed: float) -> None:
         if value == fixed or (model, name) in self._warned_fixed:
@@ -645,13 +666,27 @@ class ChatKimi(BaseChatModel):
         stream: bool,
         kwargs: Mapping[str, Any],
     ) -> bytes:
-        params, thinking_active, rules = self._request_params(stop, stream, kwargs)
+        return self._prepare(messages, stop, stream, kwargs)[0]
+
+    def _prepare(
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        stream: bool,
+        kwargs: Mapping[str, Any],
+    ) -> tuple[bytes, AnswerPlan | None]:
+        """The request body, and what its answer goes through (None: nothing)."""
+        params, thinking_active, rules, forced = self._request_params(stop, stream, kwargs)
+        written, moonshot = str(kwargs.get("model", self.model)), self._is_moonshot()
+        messages, plan = plan_answer(
+            messages, params, written_name=written, rules=rules, forced=forced, moonshot=moonshot
+        )
         body = build_request_body(messages, params, thinking_active=thinking_active, rules=rules)
         for extra in (self.extra_body, kwargs.get("extra_body")):
             if extra:
                 body.update(extra)
         try:
-            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), plan
         except (TypeError, ValueError) as err:
             raise ValueError(f"the request body is not JSON-serializable: {err}") from None
 
@@ -807,9 +842,10 @@ class ChatKimi(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._encode(messages, stop, False, kwargs)
+        body, plan = self._prepare(messages, stop, False, kwargs)
         transport = self._sync()
-        return read_completion(transport.post(body), transport.endpoint.secrets)
+        result = read_completion(transport.post(body), transport.endpoint.secrets)
+        return result if plan is None else plan.finish(result)
 
     async def _agenerate(
         self,
@@ -818,9 +854,10 @@ class ChatKimi(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        body = self._encode(messages, stop, False, kwargs)
+        body, plan = self._prepare(messages, stop, False, kwargs)
         transport = self._async()
-        return read_completion(await transport.post(body), transport.endpoint.secrets)
+        result = read_completion(await transport.post(body), transport.endpoint.secrets)
+        return result if plan is None else plan.finish(result)
 
     def _stream(
         self,
@@ -829,7 +866,12 @@ class ChatKimi(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        body = self._encode(messages, stop, True, kwargs)
+        body, plan = self._prepare(messages, stop, True, kwargs)
+        chunks = self._stream_answer(body)
+        # A plan's check runs once the chunks have gone: the text was already yielded.
+        yield from chunks if plan is None else plan.watch(chunks)
+
+    def _stream_answer(self, body: bytes) -> Iterator[ChatGenerationChunk]:
         transport = self._sync()
         reader = StreamReader(transport.endpoint.secrets)
         try:
@@ -847,7 +889,12 @@ class ChatKimi(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        body = self._encode(messages, stop, True, kwargs)
+        body, plan = self._prepare(messages, stop, True, kwargs)
+        chunks = self._astream_answer(body)
+        async for chunk in chunks if plan is None else plan.awatch(chunks):
+            yield chunk
+
+    async def _astream_answer(self, body: bytes) -> AsyncIterator[ChatGenerationChunk]:
         transport = self._async()
         reader = StreamReader(transport.endpoint.secrets)
         try:
@@ -873,12 +920,14 @@ class ChatKimi(BaseChatModel):
         """Bind tools (any LangChain form, or Kimi's ``$web_search`` built-in).
 
         ``tool_choice``: ``"auto"``, ``"none"``, ``"any"``/``"required"``, a tool
-        name, ``True`` (the single tool) or a wire-form dict. A thinking model
-        cannot be forced to call a tool; that raises ``ValueError`` here.
+        name, ``True`` (the single tool) or a wire-form dict. A forced choice works
+        on every model, the way the model takes one: sent as is (kimi-k3, models
+        that do not think), with thinking off for that request (kimi-k2.5), or
+        emulated (kimi-k2.6, kimi-k2.7-code, kimi-k2-thinking: ``"auto"``, an
+        instruction, and ``KimiToolChoiceError`` if the answer calls no tool).
 
         ```python
-        model.bind_tools([get_weather], tool_choice="auto").invoke("Weather in Rome?")
-        ChatKimi(thinking=False).bind_tools([get_weather], tool_choice="get_weather")
+        model.bind_tools([get_weather], tool_choice="get_weather").invoke("Weather in Rome?")
         ```
 
         """
@@ -886,9 +935,8 @@ class ChatKimi(BaseChatModel):
         choice = format_tool_choice(tool_choice, formatted)
         thinking = _thinking_switch(kwargs.get("thinking", self.thinking))
         model = str(kwargs.get("model", self.model))
-        rules = resolve_model(model)
-        if rules is not None:
-            check_tools_allowed(model, rules, formatted, choice, thinking=rules.thinks(thinking))
+        # Checked here too, so a bad choice fails (and a warning points) at this line.
+        check_binding(model, resolve_model(model), formatted, choice, thinking=thinking)
         if choice is not None:
             kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
@@ -945,6 +993,12 @@ class ChatKimi(BaseChatModel):
         return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
+
+
+@functools.lru_cache(maxsize=64)
+def _host_of(base_url: str) -> str:
+    """The host of a base URL, lower case (parsed once per URL: every request asks)."""
+    return (urlsplit(base_url).hostname or "").lower()
 
 
 def _thinking_switch(value: Any) -> bool | None:

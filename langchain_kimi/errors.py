@@ -44,6 +44,7 @@ __all__ = [
     "KimiStreamInterruptedError",
     "KimiStreamTimeoutError",
     "KimiTimeoutError",
+    "KimiToolChoiceError",
     "parse_error_body",
     "parse_error_json",
     "redact_secrets",
@@ -169,6 +170,47 @@ class KimiStreamTimeoutError(KimiStreamInterruptedError, KimiTimeoutError):
     Both a :class:`KimiTimeoutError` and a :class:`KimiStreamInterruptedError`:
     catch either; ``partial_content`` holds what arrived before the stall.
     """
+
+
+class KimiToolChoiceError(KimiError):
+    """The model answered without the tool call a forced ``tool_choice`` asked for.
+
+    Some models refuse a forced ``tool_choice`` (``"required"``, ``"any"``, a named
+    tool) in every mode: kimi-k2.6, the kimi-k2.7-code models, kimi-k2-thinking.
+    ChatKimi emulates it there (``"auto"``, only the named tool offered, and an
+    instruction to call it) and checks the answer; an answer that calls no tool
+    (or not the named one) raises this instead of passing for an honoured choice.
+    For a stream it is raised at the end, after the chunks (the text was already
+    yielded). Nothing is retried: asking again is the caller's choice.
+
+    Attributes:
+        model: the model name, as sent.
+        tool_choice: ``"required"``, or the name of the tool that was forced.
+        content: the text the model answered instead (possibly empty).
+        called: the names of the tools it called instead, if any.
+
+    Usage::
+
+        try:
+            ai = ChatKimi(model="kimi-k2.6").bind_tools([f], tool_choice="f").invoke(q)
+        except KimiToolChoiceError as err:
+            print(err.model, "declined; it said:", err.content)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        tool_choice: str,
+        content: str = "",
+        called: tuple[str, ...] = (),
+    ) -> None:
+        self.model = model
+        self.tool_choice = tool_choice
+        self.content = content
+        self.called = called
+        super().__init__(message)
 
 
 _STATUS_CLASSES: dict[int, type[KimiAPIError]] = {

@@ -20,8 +20,8 @@ class KimiCapabilities:
 
     @property
     def has_tool_choice(self) -> bool:
-        # True for models that are not thinking (the suites run on such a
-        # configuration); thinking models refuse a forced choice, see test_tools.py.
+        # True on every model: a forced choice is sent, sent with thinking off, or
+        # emulated, per model (tests/integration/test_forced_tool_choice.py).
         return True
 
     @property

@@ -31,7 +31,8 @@ and no public image URLs for kimi-k3; the reasoning replay rule for thinking
 requests (every assistant tool-call message carries ``reasoning_content``, and
 every assistant message for kimi-k3 and kimi-k2.7-code); the fixed sampling
 parameters of kimi-k2.5/k2.6/k2.7-code; ``tool_choice`` only ``"auto"``/``"none"``
-(kimi-k3: also ``"required"``) and no ``$web_search`` while thinking;
+(kimi-k3: also ``"required"``) and no ``$web_search`` while thinking, and no
+forced ``tool_choice`` at all on kimi-k2.6, kimi-k2.7-code and kimi-k2-thinking;
 ``response_format`` only ``text``/``json_object``, and ``json_schema`` when
 playing Moonshot (``FakeKimiServer(flavor="moonshot")``).
 

@@ -52,13 +52,17 @@ class ServedModel:
     sampling_when_thinking: dict[str, float] = field(default_factory=dict)
     sampling_when_instant: dict[str, float] = field(default_factory=dict)
     tool_choice_while_thinking: tuple[str, ...] = ("auto", "none")
+    forced_choice_refused: bool = False
+    """A forced ``tool_choice`` (``"required"``, a named tool) is refused in every
+    mode, thinking or not (kimi-k2.6, the kimi-k2.7-code models, kimi-k2-thinking:
+    Moonshot's thinking guide, 2026)."""
     replay_every_turn: bool = False
     """Every assistant message in the history must carry ``reasoning_content``,
     not only tool-call messages (kimi-k3, kimi-k2.7-code)."""
 
 
 _K2_INSTRUCT = ServedModel(thinking="never")
-_K2_THINKING = ServedModel(thinking="always")
+_K2_THINKING = ServedModel(thinking="always", forced_choice_refused=True)
 
 SERVED_MODELS: dict[str, ServedModel] = {
     # Ace Data Cloud's list (its OpenAPI schema), still served there in 2026.
@@ -82,15 +86,19 @@ SERVED_MODELS: dict[str, ServedModel] = {
         videos=True,
         sampling_when_thinking=K2_SAMPLING_THINKING,
         sampling_when_instant=K2_SAMPLING_INSTANT,
+        forced_choice_refused=True,
     ),
     "kimi-k2.7-code": ServedModel(
         thinking="always",
         images=True,
         videos=True,
         sampling_when_thinking=K2_SAMPLING_THINKING,
+        forced_choice_refused=True,
         replay_every_turn=True,
     ),
-    "kimi-k2.7-code-highspeed": ServedModel(thinking="always", images=True, videos=True),
+    "kimi-k2.7-code-highspeed": ServedModel(
+        thinking="always", images=True, videos=True, forced_choice_refused=True
+    ),
     # Whether kimi-k3 can stop thinking is disputed; the simulator honours the switch.
     "kimi-k3": ServedModel(
         thinking="default_on",

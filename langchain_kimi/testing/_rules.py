@@ -43,9 +43,11 @@ Every rule below answers 400 with Moonshot's body
    thinking (0.6 when not), ``top_p`` 0.95, ``n`` 1, ``presence_penalty`` 0,
    ``frequency_penalty`` 0; ``kimi-k2.7-code`` the thinking values. Absent or
    ``null`` is fine; any other value is refused.
-9. With thinking on, ``tool_choice`` is ``"auto"`` or ``"none"`` (kimi-k2.6
-   refuses ``"required"``; kimi-k3 also accepts ``"required"``; a named tool is
-   always refused) and the ``$web_search`` builtin function is not offered.
+9. With thinking on, ``tool_choice`` is ``"auto"`` or ``"none"`` (kimi-k3 also
+   accepts ``"required"``; a named tool is always refused) and the
+   ``$web_search`` builtin function is not offered. kimi-k2.6, the
+   kimi-k2.7-code models and kimi-k2-thinking* refuse a forced choice
+   (``"required"``, a named tool) in every mode, thinking disabled included.
 10. ``tools`` entries are ``function`` (with a name) or ``builtin_function``.
 11. ``response_format`` type is ``"text"`` or ``"json_object"``; playing
     Moonshot also ``"json_schema"`` with ``json_schema: {"name": <string>,
@@ -76,6 +78,7 @@ FLAVORS: tuple[Flavor, ...] = ("acedata", "moonshot")
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 _PART_TYPES = ("text", "image_url", "video_url")
+_UNFORCED = ("auto", "none")
 _RESPONSE_FORMATS: dict[Flavor, tuple[str, ...]] = {
     "acedata": ("text", "json_object"),
     "moonshot": ("text", "json_object", "json_schema"),
@@ -349,6 +352,11 @@ def _check_tools(body: Mapping[str, Any], thinking_on: bool, model: ServedModel)
         return (
             f"tool_choice {json.dumps(tool_choice)} is incompatible with thinking enabled: "
             f"only {', '.join(json.dumps(value) for value in accepted)} are allowed"
+        )
+    if model.forced_choice_refused and tool_choice is not None and tool_choice not in _UNFORCED:
+        return (
+            f"tool_choice {json.dumps(tool_choice)} is not supported by this model: "
+            'only "auto" and "none" are allowed'
         )
     tools = body.get("tools")
     if tools is None:

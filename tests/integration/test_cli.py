@@ -31,10 +31,13 @@ from pathlib import Path
 
 import pytest
 
+from langchain_kimi import _profiles
 from langchain_kimi._cli import build_parser, format_usage, main
 from langchain_kimi._version import __version__
 from langchain_kimi.testing import FakeKimiServer, Reply
 from langchain_kimi.testing.__main__ import main as simulator_main
+
+from ._relay_proxy import RelayProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30.0
@@ -217,6 +220,46 @@ def test_answer_from_a_service(service: FakeKimiServer, monkeypatch: pytest.Monk
     assert body["max_tokens"] == 900
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert body["messages"][-1] == {"role": "user", "content": "Why is the sky blue?"}
+
+
+def test_a_model_name_in_another_case_reaches_ace_data_cloud_in_the_catalogue_spelling(
+    service: FakeKimiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ace Data Cloud's host, reached through a relay that forwards to the simulator.
+    for name in ("HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    relay = RelayProxy(service.port)
+    try:
+        monkeypatch.setenv("HTTP_PROXY", relay.url)
+        service.queue(Reply(content="Hello."))
+        result = run_cli(
+            "--base-url", "http://api.acedata.cloud/kimi", "--model", "Kimi-K2.6", "hi"
+        )
+    finally:
+        relay.close()
+    assert result.status == 0, result.err
+    assert result.out == "Hello.\n"
+    assert service.requests[0].body["model"] == "kimi-k2.6"
+    assert "warning" not in result.err
+
+
+def test_a_model_name_the_service_does_not_know_gets_a_hint(
+    service: FakeKimiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_profiles, "_warned_exact_match", set())
+    # Another host: sent as written (it may have names of its own), with one warning;
+    # the simulator matches names exactly, as the services do, and answers 404.
+    result = run_cli("--base-url", service.base_url, "--model", "Kimi-K2.6", "hi")
+    assert result.status == 1
+    lines = result.err.splitlines()
+    assert lines[0].startswith("kimi-chat: warning: the model name 'Kimi-K2.6' is sent as written")
+    assert "Not found the model Kimi-K2.6" in result.err
+    assert "the catalogue spells it 'kimi-k2.6' (try --model kimi-k2.6)" in result.err
+    assert "Traceback" not in result.err and "UserWarning" not in result.err
+    # A name no catalogue knows: the hint names the settings to check.
+    result = run_cli("--base-url", service.base_url, "--model", "kimi-k9", "hi")
+    assert result.status == 1
+    assert "does not know the model 'kimi-k9'" in result.err and "--base-url" in result.err
 
 
 def test_json_and_image_request_shape(service: FakeKimiServer, tmp_path: Path) -> None:

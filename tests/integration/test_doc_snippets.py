@@ -49,7 +49,7 @@ from typing import Any
 
 import pytest
 
-from langchain_kimi import ChatKimi
+from langchain_kimi import ChatKimi, _profiles, _structured, _tools, chat_models
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
 from langchain_kimi.testing.pytest_plugin import MARKER, server_options
 
@@ -58,6 +58,12 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
 SERVER_TOKEN = "readme-test-token"
+_ONCE_PER_PROCESS = (
+    (_tools, "_warned_forced"),
+    (_profiles, "_warned_exact_match"),
+    (_structured, "_warned_schema_fallback"),
+    (chat_models, "_warned_near_miss"),
+)
 _TRACING_VARIABLES = (
     "LANGSMITH_TRACING",
     "LANGSMITH_TRACING_V2",
@@ -154,6 +160,10 @@ def snippet_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
             monkeypatch.delenv(name, raising=False)
         (tmp_path / "photo.png").write_bytes(PNG)
         monkeypatch.chdir(tmp_path)
+        # Each snippet is a user's script, in a process of its own: warnings said
+        # "once per process" have not been said yet.
+        for module, name in _ONCE_PER_PROCESS:
+            monkeypatch.setattr(module, name, set())
         yield server
 
 

@@ -1080,9 +1080,32 @@ def test_every_catalogue_model_is_served(server: FakeKimiServer, name: str) -> N
             400,
         ),
         ("kimi-k2.6", {"tool_choice": "required", "tools": [_TOOL]}, 400),
+        # kimi-k2.6, kimi-k2.7-code and kimi-k2-thinking refuse a forced choice in every mode.
         (
             "kimi-k2.6",
             {"tool_choice": "required", "tools": [_TOOL], "thinking": {"type": "disabled"}},
+            400,
+        ),
+        (
+            "kimi-k2.6",
+            {
+                "tool_choice": {"type": "function", "function": {"name": "weather"}},
+                "tools": [_TOOL],
+                "thinking": {"type": "disabled"},
+            },
+            400,
+        ),
+        ("kimi-k2.6", {"tool_choice": "auto", "tools": [_TOOL]}, 200),
+        ("kimi-k2.7-code", {"tool_choice": "required", "tools": [_TOOL]}, 400),
+        ("kimi-k2-thinking-turbo", {"tool_choice": "none", "tools": [_TOOL]}, 200),
+        # kimi-k2.5 takes one with thinking off; kimi-k3 "required" while thinking.
+        (
+            "kimi-k2.5",
+            {
+                "tool_choice": {"type": "function", "function": {"name": "weather"}},
+                "tools": [_TOOL],
+                "thinking": {"type": "disabled"},
+            },
             200,
         ),
     ],

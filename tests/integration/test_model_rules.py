@@ -27,7 +27,7 @@ from langchain_core.messages import (
 from langchain_core.tools import tool
 from pydantic import BaseModel
 
-from langchain_kimi import ChatKimi, chat_models
+from langchain_kimi import ChatKimi, _profiles, _tools, chat_models
 from langchain_kimi._payload import REASONING_PLACEHOLDER
 from langchain_kimi.errors import KimiNotFoundError
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
@@ -75,6 +75,8 @@ def wire_user(url: str, kind: str = "image_url") -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def _fresh_near_miss_warnings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(chat_models, "_warned_near_miss", set())
+    monkeypatch.setattr(_profiles, "_warned_exact_match", set())
+    monkeypatch.setattr(_tools, "_warned_forced", set())
     yield
 
 
@@ -138,30 +140,36 @@ def test_kimi_k3_sends_either_switch_as_asked(server: FakeKimiServer) -> None:
 # --- refusals: tool_choice -----------------------------------------------------------------
 
 
-def test_kimi_k26_refuses_required_and_kimi_k3_accepts_it(server: FakeKimiServer) -> None:
-    k26 = make(server, model="kimi-k2.6")
-    with pytest.raises(ValueError, match=r"kimi-k2\.6 is thinking, and refuses the forced"):
-        k26.bind_tools([get_weather], tool_choice="required")
-    with pytest.raises(ValueError, match=r"kimi-k2\.6 is thinking"):
-        k26.bind_tools([get_weather]).invoke("Weather?", tool_choice="required")
-    assert server.request_count == 0
-    refused = post(
-        server,
-        {
-            "model": "kimi-k2.6",
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "get_weather"}}],
-            "tool_choice": "required",
-        },
+def test_kimi_k26_gets_an_emulated_choice_and_kimi_k3_takes_required(
+    server: FakeKimiServer,
+) -> None:
+    # The simulator refuses "required" from kimi-k2.6, thinking or not...
+    for thinking in ({"type": "enabled"}, {"type": "disabled"}):
+        refused = post(
+            server,
+            {
+                "model": "kimi-k2.6",
+                "messages": [{"role": "user", "content": "hi"}],
+                "tools": [{"type": "function", "function": {"name": "get_weather"}}],
+                "tool_choice": "required",
+                "thinking": thinking,
+            },
+        )
+        assert refused.status_code == 400 and "tool_choice" in refused.text
+    # ...so ChatKimi sends "auto" with an instruction, and the simulator accepts it.
+    server.queue(
+        Reply(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]),
+        Reply(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]),
     )
-    assert refused.status_code == 400 and "tool_choice" in refused.text
+    with pytest.warns(UserWarning, match="kimi-k2.6 refuses a forced tool_choice"):
+        k26 = make(server, model="kimi-k2.6").bind_tools([get_weather], tool_choice="required")
+    assert k26.invoke("Weather in Oslo?").tool_calls[0]["args"] == {"city": "Oslo"}  # type: ignore[attr-defined]
+    assert server.requests[-1].body["tool_choice"] == "auto"
 
-    server.queue(Reply(tool_calls=[ToolCall("get_weather", {"city": "Oslo"})]))
     k3 = make(server, model="kimi-k3").bind_tools([get_weather], tool_choice="required")
     message = k3.invoke("Weather in Oslo?")
     assert message.tool_calls[0]["args"] == {"city": "Oslo"}  # type: ignore[attr-defined]
     assert server.requests[-1].body["tool_choice"] == "required"
-    assert server.request_count == 2  # the hand-sent refusal, then kimi-k3's accepted call
 
 
 # --- refusals: media -------------------------------------------------------------------------
@@ -360,13 +368,15 @@ def test_json_schema_goes_in_response_format_on_moonshot_only() -> None:
 # --- names ---------------------------------------------------------------------------------
 
 
-def test_names_are_sent_as_written_and_the_service_decides(server: FakeKimiServer) -> None:
+def test_names_are_sent_as_written_to_another_host_and_the_service_decides(server: FakeKimiServer) -> None:
     # The client knows moonshotai/Kimi-K2.5 is kimi-k2.5 (the fixed temperature is
     # dropped) but sends the name as written; this service does not serve it.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = make(server, model="moonshotai/Kimi-K2.5", temperature=0.5)
-    assert len(caught) == 1 and "fixes temperature" in str(caught[0].message)
+    # 127.0.0.1 is neither Ace Data Cloud nor Moonshot: sent as written, with a warning.
+    assert len(caught) == 2 and "fixes temperature" in str(caught[0].message)
+    assert "sent as written to 127.0.0.1" in str(caught[1].message)
     with pytest.raises(KimiNotFoundError, match=r"Not found the model moonshotai/Kimi-K2\.5"):
         model.invoke("hi")
     assert server.requests[-1].body == {

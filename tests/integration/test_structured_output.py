@@ -20,7 +20,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from langchain_kimi import ChatKimi, _structured
+from langchain_kimi import ChatKimi, KimiToolChoiceError, _tools
 from langchain_kimi.testing import FakeKimiServer, Reply, ToolCall
 
 from .conftest import TOKEN
@@ -89,7 +89,7 @@ MATRIX_TEXT = json.dumps(MATRIX)
 
 @pytest.fixture(autouse=True)
 def _fresh_fallback_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_structured, "_warned_fallback", set())
+    monkeypatch.setattr(_tools, "_warned_forced", set())
 
 
 @pytest.fixture
@@ -232,19 +232,49 @@ def test_streaming_a_pydantic_schema_yields_the_object_once(
     ]
 
 
-@pytest.mark.parametrize("model_name", ["kimi-k2.5", "kimi-k2-thinking"])
-def test_function_calling_on_a_thinking_model_falls_back_to_json_mode(
-    server: FakeKimiServer, kimi: Any, model_name: str
+@pytest.mark.parametrize(
+    ("model_name", "wire_choice", "thinking"),
+    [
+        # kimi-k2.5 takes the forced tool with thinking off; kimi-k3 takes "required"
+        # while thinking; kimi-k2-thinking and kimi-k2.6 refuse it: "auto" + an instruction.
+        ("kimi-k2.5", {"type": "function", "function": {"name": "Movie"}}, {"type": "disabled"}),
+        ("kimi-k3", "required", None),
+        ("kimi-k2-thinking", "auto", None),
+        ("kimi-k2.6", "auto", None),
+    ],
+)
+def test_function_calling_on_a_thinking_model_calls_the_tool_the_way_the_model_allows(
+    server: FakeKimiServer, kimi: Any, model_name: str, wire_choice: Any, thinking: Any
 ) -> None:
-    server.queue(Reply(content=MATRIX_TEXT))
-    with pytest.warns(
-        UserWarning, match=f"{model_name} is thinking.*falls back to method='json_mode'"
-    ):
+    server.queue(Reply(tool_calls=[ToolCall("Movie", MATRIX)]))
+    with pytest.warns(UserWarning) if wire_choice != "required" else warnings.catch_warnings():
         structured = kimi(model=model_name).with_structured_output(Movie, method="function_calling")
     assert structured.invoke("Matrix?") == Movie.model_validate(MATRIX)
-    body = server.requests[-1].body
-    assert "tool_choice" not in body and "tools" not in body
-    assert body["response_format"] == {"type": "json_object"}
+    body = server.requests[-1].body  # accepted by the simulator, which enforces the rules
+    assert body["tool_choice"] == wire_choice and body.get("thinking") == thinking
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["Movie"]
+    assert "response_format" not in body
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream"])
+async def test_function_calling_declined_on_an_emulating_model_raises(
+    server: FakeKimiServer, kimi: Any, mode: str
+) -> None:
+    server.queue(Reply(content="The Matrix came out in 1999.", reasoning="Easy."))
+    with pytest.warns(UserWarning, match="refuses a forced tool_choice"):
+        structured = kimi(model="kimi-k2.6").with_structured_output(
+            Movie, method="function_calling"
+        )
+    with pytest.raises(KimiToolChoiceError, match=r"kimi-k2\.6 declined") as info:
+        if mode == "invoke":
+            structured.invoke("Matrix?")
+        elif mode == "ainvoke":
+            await structured.ainvoke("Matrix?")
+        elif mode == "stream":
+            list(structured.stream("Matrix?"))
+        else:
+            [item async for item in structured.astream("Matrix?")]
+    assert info.value.tool_choice == "Movie" and info.value.content == "The Matrix came out in 1999."
 
 
 def test_function_calling_forces_the_tool_where_the_model_allows_it(
@@ -303,3 +333,58 @@ def test_chains_batches_and_few_shot_histories(server: FakeKimiServer, kimi: Any
         assert messages[0]["content"].startswith("You catalogue films.\n\n")
         # The thinking model's replay rule held for the hand-written tool call.
         assert "reasoning_content" in messages[2]
+
+
+# --- a json_schema response_format passed to the model (what ProviderStrategy binds) -----
+
+SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {"name": "Movie", "schema": Movie.model_json_schema()},
+}
+
+
+async def _answer(model: Any, mode: str, chunks: list[Any]) -> Any:
+    """The answer (a stream added up) in any of the four modes; streamed chunks go to ``chunks``."""
+    if mode == "invoke":
+        return model.invoke("Matrix?")
+    if mode == "ainvoke":
+        return await model.ainvoke("Matrix?")
+    if mode == "stream":
+        for chunk in model.stream("Matrix?"):
+            chunks.append(chunk)
+    else:
+        async for chunk in model.astream("Matrix?"):
+            chunks.append(chunk)
+    whole = chunks[0]
+    for chunk in chunks[1:]:
+        whole = whole + chunk
+    return whole
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream"])
+async def test_a_json_schema_response_format_works_on_ace_data_cloud(
+    server: FakeKimiServer, kimi: Any, mode: str
+) -> None:
+    # Without the adaptation the simulator answers 400, as Ace Data Cloud does.
+    server.queue(Reply(content=MATRIX_TEXT, chunk_size=9))
+    model = kimi(model="kimi-k2.6").bind(response_format=SCHEMA_FORMAT)
+    answer = await _answer(model, mode, [])
+    assert Movie.model_validate_json(answer.content) == Movie.model_validate(MATRIX)
+    body = server.requests[-1].body
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["messages"][0]["role"] == "system"
+    assert '"sequel_of"' in body["messages"][0]["content"]
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke", "stream", "astream"])
+async def test_a_json_schema_answer_that_does_not_match_raises_streams_after_their_chunks(
+    server: FakeKimiServer, kimi: Any, mode: str
+) -> None:
+    wrong = json.dumps({"title": "The Matrix"})  # no year
+    server.queue(Reply(content=wrong, chunk_size=4))
+    model = kimi(model="kimi-k2.6").bind(response_format=SCHEMA_FORMAT)
+    chunks: list[Any] = []
+    with pytest.raises(OutputParserException, match="year"):
+        await _answer(model, mode, chunks)
+    # A stream's text went out as it came; the check could only run at its end.
+    assert "".join(chunk.text for chunk in chunks) == (wrong if mode.endswith("stream") else "")

@@ -27,12 +27,14 @@ COLUMNS = [
     "Thinking",
     "Fixed sampling",
     "`tool_choice` while thinking",
+    "Forced `tool_choice`",
     "`reasoning_effort`",
     "Output-size field",
     "Reasoning replayed on",
     "Notes",
 ]
 THINKING = {"default_on": "on by default", "always": "always", "never": "never", "toggle": "toggle"}
+FORCED = {"send": "sent", "thinking_off": "thinking off", "emulate": "emulated"}
 
 
 def table_rows() -> dict[str, dict[str, str]]:
@@ -77,6 +79,7 @@ def expected_cells(rules: ModelRules) -> dict[str, str]:
         "`tool_choice` while thinking": "—"
         if rules.thinking == "never"
         else ", ".join(sorted(rules.tool_choice_when_thinking)),
+        "Forced `tool_choice`": FORCED[rules.forced_tool_choice],
         "`reasoning_effort`": ", ".join(rules.reasoning_effort_levels) or "—",
         "Output-size field": f"`{rules.max_tokens_field}`",
         "Reasoning replayed on": "every assistant message"

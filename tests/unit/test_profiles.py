@@ -21,7 +21,7 @@ from langchain_core.language_models import ModelProfile
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
 
-from langchain_kimi import ChatKimi, chat_models
+from langchain_kimi import ChatKimi, _profiles, _tools, chat_models
 from langchain_kimi._profiles import (
     catalogue_spelling,
     closest_known_model,
@@ -243,6 +243,12 @@ AUGMENTATION_ONLY = {
 
 
 @tool
+def get_time(city: str) -> str:
+    """Local time in a city."""
+    return "12:00"
+
+
+@tool
 def get_weather(city: str) -> str:
     """Current weather in a city."""
     return "sunny"
@@ -419,33 +425,73 @@ def test_fixed_parameters(name: str) -> None:
         assert "temperature" not in sent(off)
 
 
+# What a forced tool_choice becomes, per model (KIMI_API.md, "Models" and "Thinking
+# controls"): kimi-k3 takes "required" while thinking; kimi-k2.5 takes a forced choice
+# only with thinking off; kimi-k2.6, kimi-k2.7-code and kimi-k2-thinking refuse it in
+# every mode; the models that never think take it. kimi-k2.8-preview: nothing published.
+FORCED_RULE = {
+    "kimi-k3": "send",
+    "kimi-k2.5": "thinking_off",
+    "kimi-k2.6": "emulate",
+    "kimi-k2.7-code": "emulate",
+    "kimi-k2.7-code-highspeed": "emulate",
+    "kimi-k2-thinking": "emulate",
+    "kimi-k2-thinking-turbo": "emulate",
+    "kimi-k2.8-preview": "emulate",
+    "kimi-k2-instruct-0905": "send",
+    "kimi-k2-0905-preview": "send",
+    "kimi-k2-turbo-preview": "send",
+    "kimi-k2-0711-preview": "send",
+}
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+def test_every_model_has_a_forced_choice_rule() -> None:
+    assert set(FORCED_RULE) == set(MODELS)
+
+
 @pytest.mark.parametrize("name", MODELS)
-def test_tool_choice_rules(name: str) -> None:
+def test_tool_choice_rules(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_tools, "_warned_forced", set())
     mode, accepted = EXPECTED[name][5], EXPECTED[name][8]
     rules = resolve_model(name)
     assert rules is not None and set(rules.tool_choice_when_thinking) == accepted
+    assert rules.forced_tool_choice == FORCED_RULE[name]
     model = ChatKimi(model=name, api_key=SECRET)
-    thinking = mode != "never"
-    for choice, wire in (
-        ("auto", "auto"),
-        ("none", "none"),
-        ("required", "required"),
-        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
-    ):
-        allowed = not thinking or (isinstance(wire, str) and wire in accepted)
-        if allowed:
-            bound = model.bind_tools([get_weather], tool_choice=choice)
-            assert sent(model, **bound.kwargs)["tool_choice"] == wire  # type: ignore[attr-defined]
-        else:
-            with pytest.raises(ValueError, match=rf"{re.escape(name)} is thinking.*forced"):
-                model.bind_tools([get_weather], tool_choice=choice)
-            with pytest.raises(ValueError, match="forced tool_choice"):
-                sent(model, tools=[], tool_choice=wire)
-    if mode in ("default_on", "toggle"):
-        # Thinking off: any tool can be forced.
+    tools = [get_weather, get_time]
+    for choice in ("auto", "none"):
+        body = sent(model, **model.bind_tools(tools, tool_choice=choice).kwargs)  # type: ignore[attr-defined]
+        assert body["tool_choice"] == choice and len(body["tools"]) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the adaptation's warning is tested elsewhere
+        required = sent(model, **model.bind_tools(tools, tool_choice="any").kwargs)  # type: ignore[attr-defined]
+        named = sent(model, **model.bind_tools(tools, tool_choice="get_weather").kwargs)  # type: ignore[attr-defined]
+    names = [[t["function"]["name"] for t in body["tools"]] for body in (required, named)]
+    rule = FORCED_RULE[name]
+    if rule == "send":
+        assert required["tool_choice"] == "required" and names[0] == ["get_weather", "get_time"]
+        if mode == "never":
+            assert named["tool_choice"] == NAMED and names[1] == ["get_weather", "get_time"]
+        else:  # a named tool is refused while thinking: "required" with only that tool
+            assert named["tool_choice"] == "required" and names[1] == ["get_weather"]
+        assert "thinking" not in required and required["messages"][0]["role"] == "user"
+    elif rule == "thinking_off":
+        assert required["tool_choice"] == "required" and named["tool_choice"] == NAMED
+        assert required["thinking"] == named["thinking"] == {"type": "disabled"}
+    else:
+        assert required["tool_choice"] == named["tool_choice"] == "auto"
+        assert names == [["get_weather", "get_time"], ["get_weather"]]
+        assert "one of the tools" in required["messages"][0]["content"]
+        assert "`get_weather`" in named["messages"][0]["content"]
+        assert required["messages"][0]["role"] == named["messages"][0]["role"] == "system"
+        assert "thinking" not in required  # emulated whatever the mode: nothing switched
+    if mode in ("default_on", "toggle") and rule != "emulate":
         off = ChatKimi(model=name, api_key=SECRET, thinking=False)
-        forced = off.bind_tools([get_weather], tool_choice="get_weather")
-        assert sent(off, **forced.kwargs)["tool_choice"]["function"]["name"] == "get_weather"  # type: ignore[attr-defined]
+        forced = sent(off, **off.bind_tools(tools, tool_choice="get_weather").kwargs)  # type: ignore[attr-defined]
+        if rule == "thinking_off":  # thinking off: any tool can be forced as it is
+            assert forced["tool_choice"] == NAMED and len(forced["tools"]) == 2
+        else:  # kimi-k3: whether it stops thinking is disputed, "required" works either way
+            assert forced["tool_choice"] == "required" and len(forced["tools"]) == 1
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -498,14 +544,44 @@ def test_reasoning_effort_levels(name: str) -> None:
         ("kimi-k2.7-code-fast", "kimi-k2.7-code"),
     ],
 )
-def test_names_resolve_to_a_known_model_and_are_sent_as_written(written: str, known: str) -> None:
+def test_names_resolve_to_a_known_model_and_go_to_ace_in_the_catalogue_spelling(
+    written: str, known: str
+) -> None:
     rules = resolve_model(written)
     assert rules is not None and rules.name == known
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a known name never warns
+        warnings.simplefilter("error")  # a known name never warns on Ace Data Cloud's host
         model = ChatKimi(model=written, api_key=SECRET)
+        moonshot = ChatKimi(model=written, api_key=SECRET, base_url="https://api.moonshot.ai/v1")
     assert model.profile == ChatKimi(model=known, api_key=SECRET).profile
-    assert sent(model)["model"] == written  # base_url decides which names exist
+    # Ace Data Cloud and Moonshot match names exactly: case and vendor prefix go,
+    # a dated suffix stays (it may be a real model name).
+    spelled = written.lower().split("/")[-1]
+    assert sent(model)["model"] == sent(moonshot)["model"] == spelled
+
+
+@pytest.mark.parametrize("written", ["Kimi-K2.6", "moonshotai/kimi-k3"])
+def test_another_host_gets_the_name_as_written_with_one_warning(
+    written: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_profiles, "_warned_exact_match", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = _line() + 1
+        model = ChatKimi(model=written, api_key=SECRET, base_url="https://gateway.example/v1")
+        body = sent(model)
+        sent(model)
+        ChatKimi(model=written, api_key=SECRET, base_url="https://gateway.example/v1")
+    assert body["model"] == written
+    [warning] = caught  # once per name and host
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    spelled = written.lower().split("/")[-1]
+    message = str(warning.message)
+    assert f"{written!r} is sent as written to gateway.example" in message
+    assert f"model={spelled!r}" in message and "404" in message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the catalogue's own spelling: nothing to say
+        assert sent(ChatKimi(model=spelled, api_key=SECRET, base_url="https://gateway.example/v1"))["model"] == spelled
 
 
 def test_a_prefixed_name_gets_the_models_checks() -> None:
@@ -584,8 +660,22 @@ def test_the_fixed_parameter_warning_points_at_the_constructor_line() -> None:
 def test_a_refused_setting_fails_at_the_constructor() -> None:
     with pytest.raises(ValueError, match="kimi-k2-instruct-0905 does not think"):
         ChatKimi(model="kimi-k2-instruct-0905", api_key=SECRET, thinking=True)
-    with pytest.raises(ValueError, match="refuses the forced tool_choice 'required'"):
-        ChatKimi(model="kimi-k2.6", api_key=SECRET, model_kwargs={"tool_choice": "required"})
+
+
+def test_an_emulated_forced_choice_set_on_the_model_warns_at_the_constructor_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_tools, "_warned_forced", set())
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = _line() + 1
+        model = ChatKimi(model="kimi-k2.6", api_key=SECRET, model_kwargs={"tool_choice": "required", "tools": [tool]})
+        body = sent(model)
+    [warning] = caught
+    assert (warning.filename, warning.lineno) == (__file__, line)
+    assert "kimi-k2.6 refuses a forced tool_choice: ChatKimi emulates it" in str(warning.message)
+    assert body["tool_choice"] == "auto" and body["messages"][0]["role"] == "system"
 
 
 def _line() -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, NotRequired
@@ -36,7 +37,7 @@ from pydantic import BaseModel, Field
 from pydantic import v1 as pydantic_v1
 from typing_extensions import TypedDict
 
-from langchain_kimi import ChatKimi, _structured
+from langchain_kimi import ChatKimi, _structured, _tools
 from langchain_kimi._jsonschema import check_json_schema
 from langchain_kimi._structured import (
     EXCERPT_CHARS,
@@ -233,7 +234,7 @@ def tool_answer(name: str, args: dict[str, Any]) -> AIMessage:
 @pytest.fixture(autouse=True)
 def _fresh_fallback_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
     # The function_calling fallback warns once per process; each test starts fresh.
-    monkeypatch.setattr(_structured, "_warned_fallback", set())
+    monkeypatch.setattr(_tools, "_warned_forced", set())
     monkeypatch.setattr(_structured, "_warned_schema_fallback", set())
 
 
@@ -499,31 +500,52 @@ def test_function_calling_on_an_instant_model_forces_one_tool(schema: Any) -> No
     assert "strict" not in body["tools"][0]["function"]  # Kimi documents no such flag
 
 
-def test_function_calling_on_a_thinking_model_warns_once_and_uses_json_mode() -> None:
-    model = scripted(answer(JOKE_TEXT, reasoning="a pun on mouse"), answer(JOKE_TEXT))
+def test_function_calling_on_kimi_k25_turns_thinking_off_with_one_warning() -> None:
+    # kimi-k2.5 takes a forced tool_choice only without thinking: the tool stays forced.
+    model = scripted(tool_answer("Joke", JOKE), tool_answer("Joke", JOKE))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        line = _line() + 1
         runnable = model.with_structured_output(Joke, method="function_calling")
-        model.with_structured_output(Joke, method="function_calling", strict=True)
-    assert len(caught) == 1
-    message = str(caught[0].message)
-    assert caught[0].category is UserWarning and caught[0].filename == __file__
-    assert "kimi-k2.5" in message and "json_mode" in message and "thinking=False" in message
-    assert runnable.invoke("joke") == Joke(**JOKE)
+        assert runnable.invoke("joke") == Joke(**JOKE)
+        assert runnable.invoke("joke again") == Joke(**JOKE)
+    [warning] = caught  # once per model, where the forced choice was asked for
+    assert warning.category is UserWarning and (warning.filename, warning.lineno) == (__file__, line)
+    assert "kimi-k2.5 takes a forced tool_choice only with thinking off" in str(warning.message)
     body = model.bodies[-1]
-    assert "tools" not in body and "tool_choice" not in body
-    assert body["response_format"] == {"type": "json_object"}
-    assert "JSON schema" in system_text(body)
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "Joke"}}
+    assert body["thinking"] == {"type": "disabled"} and "response_format" not in body
 
 
 @pytest.mark.parametrize(
-    "model_name", ["kimi-k2-thinking", "kimi-k2.6", "kimi-k2.7-code", "kimi-k2.8-preview"]
+    "model_name",
+    [
+        "kimi-k2-thinking",
+        "kimi-k2-thinking-turbo",
+        "kimi-k2.6",
+        "kimi-k2.7-code",
+        "kimi-k2.7-code-highspeed",
+        "kimi-k2.8-preview",
+    ],
 )
-def test_every_thinking_model_that_refuses_required_falls_back(model_name: str) -> None:
-    model = scripted(answer(JOKE_TEXT), model=model_name)
-    with pytest.warns(UserWarning, match=model_name):
-        model.with_structured_output(JokeDict, method="function_calling").invoke("joke")
-    assert "tool_choice" not in model.bodies[-1]
+def test_function_calling_on_a_model_that_refuses_forcing_emulates_it(model_name: str) -> None:
+    model = scripted(tool_answer("JokeDict", JOKE), model=model_name)
+    with pytest.warns(UserWarning, match=f"{re.escape(model_name)} refuses a forced tool_choice"):
+        result = model.with_structured_output(JokeDict, method="function_calling").invoke("joke")
+    assert result == JOKE
+    body = model.bodies[-1]
+    assert body["tool_choice"] == "auto"
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["JokeDict"]
+    assert "calling the tool `JokeDict`" in system_text(body)
+    assert "thinking" not in body and "response_format" not in body
+
+
+def _line() -> int:
+    import inspect
+
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from langchain_kimi import ChatKimi
+from langchain_kimi import ChatKimi, _tools
 from langchain_kimi._tools import WEB_SEARCH_TOOL
 
 WEATHER_PARAMS = {
@@ -61,6 +61,12 @@ def sent_body(runnable: Any) -> dict[str, Any]:
 
 INSTANT = ChatKimi(model="kimi-k2-instruct-0905", api_key="t")
 THINKING = ChatKimi(model="kimi-k2.5", api_key="t")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_forced_choice_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An adapted forced choice warns once per model per process; each test starts fresh.
+    monkeypatch.setattr(_tools, "_warned_forced", set())
 
 
 @pytest.mark.parametrize(
@@ -144,13 +150,21 @@ def test_tool_choice_errors() -> None:
         INSTANT.bind_tools([get_weather, plain_weather], tool_choice=True)
 
 
-@pytest.mark.parametrize("choice", ["any", "required", "get_weather", True])
-def test_thinking_model_refuses_forced_choice_at_bind_time(choice: Any) -> None:
-    with pytest.raises(
-        ValueError, match=r"kimi-k2\.5.*thinking=False|thinking=False.*kimi-k2\.5"
-    ) as info:
-        THINKING.bind_tools([get_weather], tool_choice=choice)
-    assert "'auto'" in str(info.value)
+@pytest.mark.parametrize(
+    ("choice", "wire"),
+    [
+        ("any", "required"),
+        ("required", "required"),
+        ("get_weather", {"type": "function", "function": {"name": "get_weather"}}),
+        (True, {"type": "function", "function": {"name": "get_weather"}}),
+    ],
+)
+def test_a_forced_choice_on_kimi_k25_is_sent_with_thinking_off(choice: Any, wire: Any) -> None:
+    # kimi-k2.5 takes a forced choice only without thinking (the service's rule).
+    with pytest.warns(UserWarning, match="only with thinking off"):
+        body = sent_body(THINKING.bind_tools([get_weather], tool_choice=choice))
+    assert body["tool_choice"] == wire
+    assert body["thinking"] == {"type": "disabled"}
 
 
 def test_thinking_model_allows_auto_and_none_and_thinking_false_allows_forcing() -> None:
@@ -166,12 +180,14 @@ def test_thinking_model_allows_auto_and_none_and_thinking_false_allows_forcing()
     assert sent_body(forced)["tool_choice"] == "required"
 
 
-def test_forced_choice_passed_at_call_time_is_refused_before_sending() -> None:
+def test_forced_choice_passed_at_call_time_is_adapted_too() -> None:
     bound = THINKING.bind_tools([get_weather])
-    with pytest.raises(ValueError, match="forced tool_choice"):
-        THINKING._encode(
-            [HumanMessage("x")], None, False, {**bound.kwargs, "tool_choice": "required"}
-        )  # type: ignore[attr-defined]
+    with pytest.warns(UserWarning, match="kimi-k2.5 takes a forced tool_choice only"):
+        raw = THINKING._encode(
+            [HumanMessage("x")], None, False, {**bound.kwargs, "tool_choice": "required"}  # type: ignore[attr-defined]
+        )
+    body = json.loads(raw)
+    assert body["tool_choice"] == "required" and body["thinking"] == {"type": "disabled"}
 
 
 def test_web_search_refused_while_thinking() -> None:
