@@ -906,6 +906,52 @@ class ChatKimi(BaseChatModel):
         for chunk in reader.finish():
             yield chunk
 
+    # --- token counting (estimate: _tokens; accuracy: docs/tokens.md) -------------
+
+    def get_num_tokens(self, text: str) -> int:
+        """Estimated Kimi tokens in ``text`` alone: offline, no tokenizer download.
+
+        ``model.get_num_tokens("Hello, world")  # 3``
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens(text)
+        from langchain_kimi._tokens import estimate_text_tokens
+
+        return estimate_text_tokens(text)
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Estimated prompt tokens of a request with these messages (and ``tools``).
+
+        The body is built as ``invoke`` builds it (replayed reasoning, tool calls,
+        images, the tool schemas), then estimated offline. Works as a
+        ``token_counter`` for ``trim_messages`` and the summarization middleware:
+        ``trim_messages(history, max_tokens=8000, token_counter=model)``.
+        """
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        if isinstance(messages, (str, BaseMessage)) or not isinstance(messages, Sequence):
+            raise TypeError(f"messages must be a list of messages, got {type(messages).__name__}")
+        if not messages:
+            return 0
+        body = json.loads(self._encode(list(messages), None, False, {}))
+        if tools:
+            body["tools"] = [format_tool(tool) for tool in tools]
+        return self._count_tokens(body)
+
+    def _count_tokens(self, body: dict[str, Any]) -> int:
+        """Prompt tokens of a request body: the one place that decides how they are counted.
+
+        Today the local estimate, on every service. On Moonshot (``api_flavor``
+        "moonshot") the service's own count (``POST /v1/tokenizers/estimate-token-count``)
+        is to be asked here, with the platform transport, as ChatAnthropic asks its
+        count endpoint; everywhere else the estimate stays.
+        """
+        from langchain_kimi._tokens import estimate_request_tokens
+
+        return estimate_request_tokens(body)
+
     # --- tools and structured output ------------------------------------------
 
     def bind_tools(
