@@ -39,8 +39,10 @@ from langchain_core.language_models import ModelProfile
 
 ThinkingMode = Literal["default_on", "always", "never", "toggle"]
 ReplayRule = Literal["tool_calls", "all"]
+PreservedThinking = Literal["unsupported", "optional", "always"]
 
 THINKING_MODES: tuple[ThinkingMode, ...] = ("default_on", "always", "never", "toggle")
+PRESERVED_THINKING: tuple[PreservedThinking, ...] = ("unsupported", "optional", "always")
 VENDOR_PREFIXES = ("moonshotai/", "moonshot/", "kimi/")
 # A name this similar to a known one (difflib's ratio) is probably a typo of it:
 # "kimi-k2.55" scores 0.95 against kimi-k2.5; "gpt-4o" and "kimi-latest" score
@@ -63,9 +65,11 @@ class ModelRules:
         "json_schema_avoid",
         "max_tokens_field",
         "name",
+        "preserved_thinking",
         "profile",
         "reasoning_replay",
         "thinking",
+        "thinking_parameter",
         "tool_choice_when_thinking",
         "web_search_when_thinking",
     )
@@ -83,6 +87,8 @@ class ModelRules:
         max_tokens_field: str,
         reasoning_replay: ReplayRule,
         json_schema_avoid: tuple[str, ...],
+        thinking_parameter: bool = True,
+        preserved_thinking: PreservedThinking = "unsupported",
     ) -> None:
         self.name = name
         """The catalogue name (lower case, no vendor prefix)."""
@@ -96,6 +102,11 @@ class ModelRules:
         self.max_tokens_field = max_tokens_field
         self.reasoning_replay = reasoning_replay
         self.json_schema_avoid = json_schema_avoid
+        self.thinking_parameter = thinking_parameter
+        """False: the model takes no ``thinking`` field at all (kimi-k3); it is never sent."""
+        self.preserved_thinking = preserved_thinking
+        """Preserved Thinking (``thinking.keep``): ``"optional"`` (``keep: "all"`` turns it
+        on), ``"always"`` (always on, cannot be turned off), ``"unsupported"``."""
 
     def __repr__(self) -> str:
         return f"<ModelRules {self.name} thinking={self.thinking}>"
@@ -143,6 +154,17 @@ class ModelRules:
 
     def check_thinking_switch(self, model: str, thinking: bool | None) -> None:
         """``ValueError`` for a switch the model cannot honour (named as the user wrote it)."""
+        if thinking is False and self.thinking == "always" and not self.thinking_parameter:
+            lowest = self.reasoning_effort_levels[:1]
+            instead = (
+                f'for less reasoning, set reasoning_effort="{lowest[0]}"'
+                if lowest
+                else "leave thinking unset"
+            )
+            raise ValueError(
+                f"{model} takes no thinking parameter and always thinks: thinking=False "
+                f"cannot turn it off. Leave thinking unset; {instead}"
+            )
         if thinking is False and self.thinking == "always":
             raise ValueError(
                 f"{model} always thinks: thinking=False cannot turn it off (the service would "
@@ -213,6 +235,11 @@ def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]
     replay = rules.get("reasoning_replay", "tool_calls")
     if replay not in ("tool_calls", "all"):
         raise RuntimeError(f"{name}: reasoning_replay must be tool_calls or all, got {replay!r}")
+    preserved = rules.get("preserved_thinking", "unsupported")
+    if preserved not in PRESERVED_THINKING:
+        raise RuntimeError(
+            f"{name}: preserved_thinking must be one of {PRESERVED_THINKING}, got {preserved!r}"
+        )
     return ModelRules(
         name=name,
         profile=profile,
@@ -224,6 +251,8 @@ def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]
         max_tokens_field=str(rules.get("max_tokens_field", "max_tokens")),
         reasoning_replay=replay,
         json_schema_avoid=tuple(rules.get("json_schema_avoid", ())),
+        thinking_parameter=bool(rules.get("thinking_parameter", True)),
+        preserved_thinking=preserved,
     )
 
 

@@ -26,7 +26,9 @@ Rules it enforces (each broken one answers like the real service; details in
 ``invalid_token``); the model name, matched exactly (another name, a vendor
 prefix or another case: 404 ``resource_not_found_error``); well-formed messages
 (roles, non-empty content, content parts, tool results answering an earlier
-call id, arguments as JSON strings); no images or video for text-only models
+call id, arguments as JSON strings); the ``thinking`` field each model takes
+(no ``thinking`` at all for kimi-k3, ``thinking.keep`` only ``null``/``"all"``
+on kimi-k2.6 and kimi-k2.7-code, none on kimi-k2.5); no images or video for text-only models
 and no public image URLs for kimi-k3; the reasoning replay rule for thinking
 requests (every assistant tool-call message carries ``reasoning_content``, and
 every assistant message for kimi-k3 and kimi-k2.7-code); the fixed sampling
