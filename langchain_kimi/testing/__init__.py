@@ -47,6 +47,11 @@ scripted in a JSON or YAML file (format: :mod:`langchain_kimi.testing._script`):
     # prints the base URL on its first line of stdout; Ctrl-C stops it
 
 The same file scripts an in-process server: ``server.set_responder(load_script(path))``.
+
+Playing Moonshot (``FakeKimiServer(flavor="moonshot")``), it also serves Moonshot's
+platform endpoints: files, batches, the balance and the token estimate
+(``server.platform``, a :class:`MoonshotPlatform`; see
+:mod:`langchain_kimi.testing._platform`).
 """
 
 from __future__ import annotations
@@ -55,12 +60,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from langchain_kimi.testing._platform import Balance, MoonshotPlatform
     from langchain_kimi.testing._replies import Reply, ToolCall
     from langchain_kimi.testing._script import Script, ScriptError, load_script
     from langchain_kimi.testing._server import FakeKimiServer, RecordedRequest
 
 __all__ = [
+    "Balance",
     "FakeKimiServer",
+    "MoonshotPlatform",
     "RecordedRequest",
     "Reply",
     "Script",
@@ -72,7 +80,9 @@ __all__ = [
 # Loaded on first use: the pytest plugin imports this package in every test run
 # of every project that installs langchain-kimi, and http.server is not free.
 _HOMES = {
+    "Balance": "_platform",
     "FakeKimiServer": "_server",
+    "MoonshotPlatform": "_platform",
     "RecordedRequest": "_server",
     "Reply": "_replies",
     "ToolCall": "_replies",
