@@ -147,7 +147,7 @@ class ChatKimi(BaseChatModel):
             prefix, and get a ``profile`` and checks before sending.
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
-            on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
+            on or off where the model allows it (kimi-k2.5, kimi-k2.6; kimi-k3 has no switch).
             A switch the model cannot honour raises ``ValueError``.
         reasoning_effort: str | None
             kimi-k3's reasoning effort (``"low"``, ``"high"``, ``"max"``).

@@ -66,9 +66,25 @@ class Balance:
 class MoonshotPlatform:
     """The platform endpoints of one simulated Moonshot account (``server.platform``).
 
-    ``files`` and ``batches`` hold the state and their settings (see their
-    modules); ``balance`` is settable. All of it is guarded by one lock, so tests
-    may change settings while requests are served.
+    ``files`` (a ``FileStore``) and ``batches`` (a ``BatchStore``) hold the state
+    and the settings tests change; ``balance`` is settable. Requests are answered
+    under one lock.
+
+    Usage::
+
+        with FakeKimiServer(flavor="moonshot") as server:
+            platform = server.platform
+            platform.files.max_file_bytes = 1024        # default 100 MB
+            platform.files.max_files = 3                # default 1,000
+            platform.files.content_form = "json"        # default "text"
+            platform.batches.progress = "manual"        # "instant" (default), "per_retrieve"
+            platform.batches.lines_per_step = 10        # default None: all lines in one step
+            platform.batches.output_order = "shuffled"  # "input" (default), "reversed"
+            platform.batches.output_seed = 7
+            platform.balance = Balance(available=0.0, voucher=0.0, cash=0.0)
+            ...
+            platform.advance_batches()                  # one step for every unfinished batch
+            platform.expire_batch(batch_id)
     """
 
     def __init__(self, prefix: str, chat_answer: Callable[[dict[str, Any]], Reply]) -> None:
