@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-thinking",
         action="store_true",
-        help="turn thinking off (models that can: kimi-k2.5, kimi-k2.6, kimi-k3)",
+        help="turn thinking off (models that can: kimi-k2.5, kimi-k2.6)",
     )
     parser.add_argument(
         "--show-reasoning", action="store_true", help="stream the model's reasoning to stderr"

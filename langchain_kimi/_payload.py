@@ -32,6 +32,7 @@ from langchain_core.messages import (
 )
 
 from langchain_kimi._profiles import ModelRules
+from langchain_kimi._thinking import preserves_all
 
 # What goes back as reasoning_content for a tool-call message that never had any
 # (another model's turn, a hand-written few-shot example). The service only
@@ -84,11 +85,12 @@ def build_request_body(
         else:
             body[key] = value
     media = MediaPolicy.for_model(str(params.get("model", "")), rules)
+    # Preserved Thinking (keep "all") hands earlier reasoning to the model: all of it goes back.
+    replay_all = (rules is not None and rules.reasoning_replay == "all") or preserves_all(
+        body.get("thinking")
+    )
     body["messages"] = convert_messages(
-        messages,
-        thinking_active=thinking_active,
-        replay_all=rules is not None and rules.reasoning_replay == "all",
-        media=media,
+        messages, thinking_active=thinking_active, replay_all=replay_all, media=media
     )
     # Keep "model" first: easier to read in logs and recorded requests.
     return {"model": body.pop("model"), **body} if "model" in body else body

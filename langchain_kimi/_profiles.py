@@ -44,10 +44,12 @@ from langchain_kimi._user_warnings import warn_at_user_code
 ThinkingMode = Literal["default_on", "always", "never", "toggle"]
 ReplayRule = Literal["tool_calls", "all"]
 ForcedChoiceRule = Literal["send", "thinking_off", "emulate"]
+PreservedThinking = Literal["unsupported", "optional", "always"]
 ApiFlavor = Literal["acedata", "moonshot"]
 
 THINKING_MODES: tuple[ThinkingMode, ...] = ("default_on", "always", "never", "toggle")
 FORCED_CHOICE_RULES: tuple[ForcedChoiceRule, ...] = ("send", "thinking_off", "emulate")
+PRESERVED_THINKING: tuple[PreservedThinking, ...] = ("unsupported", "optional", "always")
 VENDOR_PREFIXES = ("moonshotai/", "moonshot/", "kimi/")
 # The services that match model names exactly against their catalogue (Ace Data
 # Cloud's and Moonshot's hosts): a known name is sent to them in its catalogue
@@ -77,9 +79,11 @@ class ModelRules:
         "json_schema_avoid",
         "max_tokens_field",
         "name",
+        "preserved_thinking",
         "profile",
         "reasoning_replay",
         "thinking",
+        "thinking_parameter",
         "tool_choice_when_thinking",
         "web_search_when_thinking",
     )
@@ -98,6 +102,8 @@ class ModelRules:
         reasoning_replay: ReplayRule,
         json_schema_avoid: tuple[str, ...],
         forced_tool_choice: ForcedChoiceRule = "emulate",
+        thinking_parameter: bool = True,
+        preserved_thinking: PreservedThinking = "unsupported",
     ) -> None:
         self.name = name
         """The catalogue name (lower case, no vendor prefix)."""
@@ -113,6 +119,11 @@ class ModelRules:
         self.json_schema_avoid = json_schema_avoid
         self.forced_tool_choice = forced_tool_choice
         """What a forced ``tool_choice`` becomes (see ``profile_augmentations.toml``)."""
+        self.thinking_parameter = thinking_parameter
+        """False: the model takes no ``thinking`` field at all (kimi-k3); it is never sent."""
+        self.preserved_thinking = preserved_thinking
+        """Preserved Thinking (``thinking.keep``): ``"optional"`` (``keep: "all"`` turns it
+        on), ``"always"`` (always on, cannot be turned off), ``"unsupported"``."""
 
     def __repr__(self) -> str:
         return f"<ModelRules {self.name} thinking={self.thinking}>"
@@ -160,6 +171,17 @@ class ModelRules:
 
     def check_thinking_switch(self, model: str, thinking: bool | None) -> None:
         """``ValueError`` for a switch the model cannot honour (named as the user wrote it)."""
+        if thinking is False and self.thinking == "always" and not self.thinking_parameter:
+            lowest = self.reasoning_effort_levels[:1]
+            instead = (
+                f'for less reasoning, set reasoning_effort="{lowest[0]}"'
+                if lowest
+                else "leave thinking unset"
+            )
+            raise ValueError(
+                f"{model} takes no thinking parameter and always thinks: thinking=False "
+                f"cannot turn it off. Leave thinking unset; {instead}"
+            )
         if thinking is False and self.thinking == "always":
             raise ValueError(
                 f"{model} always thinks: thinking=False cannot turn it off (the service would "
@@ -250,6 +272,11 @@ def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]
     if forced == "send" and thinking != "never" and "required" not in accepted:
         # "send" for a thinking model means the service takes "required" while thinking.
         raise RuntimeError(f"{name}: forced_tool_choice 'send' needs 'required' accepted")
+    preserved = rules.get("preserved_thinking", "unsupported")
+    if preserved not in PRESERVED_THINKING:
+        raise RuntimeError(
+            f"{name}: preserved_thinking must be one of {PRESERVED_THINKING}, got {preserved!r}"
+        )
     return ModelRules(
         name=name,
         profile=profile,
@@ -262,6 +289,8 @@ def _build_rules(name: str, profile: Mapping[str, Any], rules: Mapping[str, Any]
         reasoning_replay=replay,
         json_schema_avoid=tuple(rules.get("json_schema_avoid", ())),
         forced_tool_choice=forced,
+        thinking_parameter=bool(rules.get("thinking_parameter", True)),
+        preserved_thinking=preserved,
     )
 
 

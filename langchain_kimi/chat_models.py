@@ -56,6 +56,7 @@ from langchain_kimi._profiles import (
     resolve_model,
     unknown_model_message,
 )
+from langchain_kimi._thinking import apply_thinking, thinking_switch
 from langchain_kimi._tools import (
     ForcedChoicePlan,
     check_binding,
@@ -110,6 +111,7 @@ _BODY_FIELDS = (
     "frequency_penalty",
     "seed",
     "reasoning_effort",
+    "prompt_cache_key",
 )
 # Call-time kwargs that steer the call and are not body fields.
 _NOT_BODY_KWARGS = frozenset({"stream", "stream_usage", "extra_body"})
@@ -155,10 +157,12 @@ class ChatKimi(BaseChatModel):
             catalogue's spelling (``response_metadata["model_name_sent"]``).
         thinking: bool | None
             ``None`` keeps the model's default; ``True``/``False`` switch thinking
-            on or off where the model allows it (kimi-k2.5, kimi-k2.6, kimi-k3).
+            on or off where the model allows it (kimi-k2.5, kimi-k2.6; kimi-k3 has no switch).
             A switch the model cannot honour raises ``ValueError``.
         reasoning_effort: str | None
             kimi-k3's reasoning effort (``"low"``, ``"high"``, ``"max"``).
+        preserve_thinking, prompt_cache_key:
+            Preserved Thinking (kimi-k2.6); Moonshot's prompt cache key.
         temperature, top_p, max_tokens, stop, n, presence_penalty,
         frequency_penalty, seed:
             Sent only when set. Where the model fixes sampling (kimi-k2.5,
@@ -318,7 +322,13 @@ class ChatKimi(BaseChatModel):
     seed: int | None = None
     """Seed for sampling, sent only when set."""
     thinking: bool | None = None
-    """None: the model's default; True/False: ``{"type": "enabled"/"disabled"}``."""
+    """None: the model's default; True/False: ``{"type": "enabled"/"disabled"}``
+    (kimi-k3 takes no such field: True is not sent, False is refused)."""
+    preserve_thinking: bool | None = None
+    """Preserved Thinking (earlier turns' reasoning reaches the model, billed as input):
+    True sends ``keep: "all"`` on kimi-k2.6; kimi-k2.7-code and kimi-k3 always preserve."""
+    prompt_cache_key: str | None = None
+    """Moonshot's prompt cache key (a session or task id, for more cache hits); sent when set."""
     reasoning_effort: str | None = None
     """How hard the model reasons, where it documents levels (kimi-k3: ``"low"``,
     ``"high"``, ``"max"``). Another value, or any value for a known model without
@@ -581,6 +591,8 @@ class ChatKimi(BaseChatModel):
             params["stop"] = self.stop
         if self.thinking is not None:
             params["thinking"] = self.thinking
+        if self.preserve_thinking is not None:
+            params["preserve_thinking"] = self.preserve_thinking
         if self.model_kwargs:
             params.update(self.model_kwargs)
         return params
@@ -620,12 +632,12 @@ class ChatKimi(BaseChatModel):
         the forced-choice plan (None: sent as asked).
         """
         model = str(params["model"])
-        thinking = _thinking_switch(params.get("thinking"))
         rules = resolve_model(model)
         if rules is None:
             self._warn_near_miss(model)
-            return bool(thinking), None, None
-        rules.check_thinking_switch(model, thinking)
+        thinking = apply_thinking(params, model, rules)
+        if rules is None:
+            return params.get("thinking", {}).get("type") == "enabled", None, None
         rules.check_reasoning_effort(model, params.get("reasoning_effort"))
         tools, choice = params.get("tools"), params.get("tool_choice")
         forced = plan_forced_choice(model, rules, tools, choice, thinking=rules.thinks(thinking))
@@ -979,7 +991,7 @@ class ChatKimi(BaseChatModel):
         """
         formatted = [format_tool(tool, strict=strict) for tool in tools]
         choice = format_tool_choice(tool_choice, formatted)
-        thinking = _thinking_switch(kwargs.get("thinking", self.thinking))
+        thinking = thinking_switch(kwargs.get("thinking", self.thinking))
         model = str(kwargs.get("model", self.model))
         # Checked here too, so a bad choice fails (and a warning points) at this line.
         check_binding(model, resolve_model(model), formatted, choice, thinking=thinking)
@@ -1045,13 +1057,6 @@ class ChatKimi(BaseChatModel):
 def _host_of(base_url: str) -> str:
     """The host of a base URL, lower case (parsed once per URL: every request asks)."""
     return (urlsplit(base_url).hostname or "").lower()
-
-
-def _thinking_switch(value: Any) -> bool | None:
-    """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
-    if isinstance(value, Mapping):
-        return value.get("type") != "disabled"
-    return None if value is None else bool(value)
 
 
 def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:

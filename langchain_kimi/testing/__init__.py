@@ -26,7 +26,9 @@ Rules it enforces (each broken one answers like the real service; details in
 ``invalid_token``); the model name, matched exactly (another name, a vendor
 prefix or another case: 404 ``resource_not_found_error``); well-formed messages
 (roles, non-empty content, content parts, tool results answering an earlier
-call id, arguments as JSON strings); no images or video for text-only models
+call id, arguments as JSON strings); the ``thinking`` field each model takes
+(no ``thinking`` at all for kimi-k3, ``thinking.keep`` only ``null``/``"all"``
+on kimi-k2.6 and kimi-k2.7-code, none on kimi-k2.5); no images or video for text-only models
 and no public image URLs for kimi-k3; the reasoning replay rule for thinking
 requests (every assistant tool-call message carries ``reasoning_content``, and
 every assistant message for kimi-k3 and kimi-k2.7-code); the fixed sampling
@@ -55,6 +57,11 @@ scripted in a JSON or YAML file (format: :mod:`langchain_kimi.testing._script`):
     # prints the base URL on its first line of stdout; Ctrl-C stops it
 
 The same file scripts an in-process server: ``server.set_responder(load_script(path))``.
+
+Playing Moonshot (``FakeKimiServer(flavor="moonshot")``), it also serves Moonshot's
+platform endpoints: files, batches, the balance and the token estimate
+(``server.platform``, a :class:`MoonshotPlatform`; see
+:mod:`langchain_kimi.testing._platform`).
 """
 
 from __future__ import annotations
@@ -64,13 +71,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from langchain_kimi.testing._model_like import ModelLikeResponder
+    from langchain_kimi.testing._platform import Balance, MoonshotPlatform
     from langchain_kimi.testing._replies import Reply, ToolCall
     from langchain_kimi.testing._script import Script, ScriptError, load_script
     from langchain_kimi.testing._server import FakeKimiServer, RecordedRequest
 
 __all__ = [
+    "Balance",
     "FakeKimiServer",
     "ModelLikeResponder",
+    "MoonshotPlatform",
     "RecordedRequest",
     "Reply",
     "Script",
@@ -82,8 +92,10 @@ __all__ = [
 # Loaded on first use: the pytest plugin imports this package in every test run
 # of every project that installs langchain-kimi, and http.server is not free.
 _HOMES = {
+    "Balance": "_platform",
     "FakeKimiServer": "_server",
     "ModelLikeResponder": "_model_like",
+    "MoonshotPlatform": "_platform",
     "RecordedRequest": "_server",
     "Reply": "_replies",
     "ToolCall": "_replies",

@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("acedata", "moonshot"),
         default="acedata",
         help="which service to play: acedata (default) or moonshot (its error bodies, "
-        "json_schema response formats, /v1 path)",
+        "json_schema response formats, /v1 path, and its files, batches, balance and "
+        "token-estimate endpoints)",
     )
     parser.add_argument(
         "--path-prefix",

@@ -59,8 +59,17 @@ class ServedModel:
     replay_every_turn: bool = False
     """Every assistant message in the history must carry ``reasoning_content``,
     not only tool-call messages (kimi-k3, kimi-k2.7-code)."""
+    takes_thinking_field: bool = True
+    """False: a request with a ``thinking`` field is refused (kimi-k3)."""
+    thinking_keep: tuple[str | None, ...] | None = None
+    """The values ``thinking.keep`` may take (``None`` is JSON null); ``()``: the
+    model has no such field, any ``keep`` is refused; None: not checked (the
+    documentation says nothing for this model)."""
 
 
+# thinking.keep on the models that have it: null (kimi-k2.6's default: earlier
+# reasoning dropped) or "all" (Preserved Thinking).
+_KEEP_NULL_OR_ALL: tuple[str | None, ...] = (None, "all")
 _K2_INSTRUCT = ServedModel(thinking="never")
 _K2_THINKING = ServedModel(thinking="always", forced_choice_refused=True)
 
@@ -72,6 +81,7 @@ SERVED_MODELS: dict[str, ServedModel] = {
         videos=True,
         sampling_when_thinking=K2_SAMPLING_THINKING,
         sampling_when_instant=K2_SAMPLING_INSTANT,
+        thinking_keep=(),
     ),
     "kimi-k2-thinking": _K2_THINKING,
     "kimi-k2-thinking-turbo": _K2_THINKING,
@@ -87,6 +97,7 @@ SERVED_MODELS: dict[str, ServedModel] = {
         sampling_when_thinking=K2_SAMPLING_THINKING,
         sampling_when_instant=K2_SAMPLING_INSTANT,
         forced_choice_refused=True,
+        thinking_keep=_KEEP_NULL_OR_ALL,
     ),
     "kimi-k2.7-code": ServedModel(
         thinking="always",
@@ -95,18 +106,26 @@ SERVED_MODELS: dict[str, ServedModel] = {
         sampling_when_thinking=K2_SAMPLING_THINKING,
         forced_choice_refused=True,
         replay_every_turn=True,
+        # Omitted, null and "all" all mean "all": Preserved Thinking is always on.
+        thinking_keep=_KEEP_NULL_OR_ALL,
     ),
     "kimi-k2.7-code-highspeed": ServedModel(
-        thinking="always", images=True, videos=True, forced_choice_refused=True
+        thinking="always",
+        images=True,
+        videos=True,
+        forced_choice_refused=True,
+        thinking_keep=_KEEP_NULL_OR_ALL,
     ),
-    # Whether kimi-k3 can stop thinking is disputed; the simulator honours the switch.
+    # kimi-k3 "does not support the thinking parameter" and always thinks, with
+    # Preserved Thinking always on (Moonshot's thinking guide, August 2026).
     "kimi-k3": ServedModel(
-        thinking="default_on",
+        thinking="always",
         images=True,
         videos=True,
         public_image_urls=False,
         tool_choice_while_thinking=("auto", "none", "required"),
         replay_every_turn=True,
+        takes_thinking_field=False,
     ),
     "kimi-k2.8-preview": ServedModel(thinking="default_on", images=True, videos=True),
 }

@@ -21,7 +21,14 @@ Every rule below answers 400 with Moonshot's body
 ``{"error": {"message": ..., "type": "invalid_request_error"}}``:
 
 4. ``messages`` is a non-empty list; ``thinking``, when present, is
-   ``{"type": "enabled" | "disabled"}``.
+   ``{"type": "enabled" | "disabled"}``, with ``keep`` only where the model has
+   it: kimi-k2.6 and the kimi-k2.7-code models take ``null`` or ``"all"``
+   (omitted is fine), kimi-k2.5 refuses any ``keep`` (other models: not
+   checked, nothing is documented). kimi-k3 refuses a ``thinking`` field
+   outright: the reference says it "does not support the thinking parameter"
+   and that one "should not" pass it, without saying whether the service
+   answers 400 or ignores it; the simulator takes the strict reading, so a
+   client that sends it fails here.
 5. Messages: the role is ``system``, ``user``, ``assistant`` or ``tool``.
    ``system``/``user`` content is a non-empty string, or a non-empty list of
    parts (``text`` with a string ``text``; ``image_url``/``video_url`` with a
@@ -56,9 +63,8 @@ Every rule below answers 400 with Moonshot's body
 
 Unknown top-level fields are accepted, as Ace's gateway passes them on.
 
-Which requests think: ``kimi-k2.5``, ``kimi-k2.6``, ``kimi-k3`` and
-``kimi-k2.8-preview`` unless ``thinking`` is disabled (whether kimi-k3 can stop
-thinking is disputed; the simulator lets it); ``kimi-k2-thinking*`` and
+Which requests think: ``kimi-k2.5``, ``kimi-k2.6`` and ``kimi-k2.8-preview``
+unless ``thinking`` is disabled; ``kimi-k3``, ``kimi-k2-thinking*`` and
 ``kimi-k2.7-code*`` always; the instruct and preview models never, whatever the
 switch says (they answer without reasoning).
 """
@@ -147,10 +153,9 @@ def _find_problem(
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return "messages is required and must be a non-empty list"
-    if "thinking" in body and body["thinking"] is not None:
-        thinking = body["thinking"]
-        if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "disabled"):
-            return 'thinking must be {"type": "enabled"} or {"type": "disabled"}'
+    problem = _check_thinking_field(body, name, model)
+    if problem is not None:
+        return problem
     thinking_on = is_thinking(body)
     return (
         _check_messages(messages, thinking_on, name, model)
@@ -158,6 +163,30 @@ def _find_problem(
         or _check_tools(body, thinking_on, model)
         or _check_response_format(body, messages, flavor)
     )
+
+
+def _check_thinking_field(body: Mapping[str, Any], name: str, model: ServedModel) -> str | None:
+    if "thinking" not in body:
+        return None
+    if not model.takes_thinking_field:
+        return (
+            f"model {name} does not support the thinking parameter: remove it "
+            "(the model always thinks; use reasoning_effort to set how much)"
+        )
+    thinking = body["thinking"]
+    if thinking is None:
+        return None
+    if not isinstance(thinking, Mapping) or thinking.get("type") not in ("enabled", "disabled"):
+        return 'thinking must be {"type": "enabled"} or {"type": "disabled"}'
+    if "keep" not in thinking or model.thinking_keep is None:
+        return None
+    keep = thinking["keep"]
+    if not model.thinking_keep:
+        return f"model {name} does not support thinking.keep (Preserved Thinking)"
+    if keep not in model.thinking_keep:
+        accepted = ", ".join(json.dumps(value) for value in model.thinking_keep)
+        return f"invalid thinking.keep {json.dumps(keep)} for {name}: only {accepted} allowed"
+    return None
 
 
 def _check_messages(

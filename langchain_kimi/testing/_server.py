@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from langchain_kimi.testing._model_like import ModelLikeResponder
@@ -69,6 +69,9 @@ from langchain_kimi.testing._render import (
 )
 from langchain_kimi.testing._replies import Reply
 from langchain_kimi.testing._rules import FLAVORS, Flavor, check_auth, check_request, is_thinking
+
+if TYPE_CHECKING:
+    from langchain_kimi.testing._platform import MoonshotPlatform
 
 Responder = Callable[[dict[str, Any]], Reply | None]
 
@@ -185,6 +188,12 @@ class FakeKimiServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None
+        self.platform: MoonshotPlatform | None = None
+        """Moonshot's files, batches, balance and token count (``flavor="moonshot"`` only)."""
+        if flavor == "moonshot":
+            from langchain_kimi.testing._platform import MoonshotPlatform
+
+            self.platform = MoonshotPlatform(self._prefix, self._chat_answer)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -384,22 +393,35 @@ class FakeKimiServer:
         return not self._stopping.is_set()
 
     def _decide(
-        self, method: str, path: str, headers: Mapping[str, str], body: Any
+        self, method: str, path: str, headers: Mapping[str, str], body: Any, raw: bytes = b""
     ) -> tuple[Reply, dict[str, Any]]:
         """The reply for a request, and the request body it answers ({} if none)."""
-        route = urlsplit(path).path
+        url = urlsplit(path)
+        route = url.path
+        if self.platform is not None and route != self._completions_path:
+            handler = self.platform.handler(method, route, url.query, headers, raw, body)
+            if handler is not None:
+                rejection = check_auth(headers.get("authorization"), self.api_key, self.flavor)
+                return (rejection if rejection is not None else handler()), {}
         if route != self._completions_path:
             message = f"No API at {route}: POST to {self._completions_path}."
             return Reply.error(404, "api_not_implemented", message), {}
         if method != "POST":
             return Reply.error(405, "method_not_allowed", f"{method} is not allowed here."), {}
         rejection = check_auth(headers.get("authorization"), self.api_key, self.flavor)
-        if rejection is None and self.enforce_rules:
-            rejection = check_request(body, self.flavor)
         if rejection is not None:
             return rejection, {}
         request = body if isinstance(body, dict) else {}
-        return self._next_reply(request), request
+        return self._chat_answer(body), request
+
+    def _chat_answer(self, body: Any) -> Reply:
+        """The answer to an authorised chat request body (batch lines come here too)."""
+        rejection = self.platform.quota_refusal() if self.platform is not None else None
+        if rejection is None and self.enforce_rules:
+            rejection = check_request(body, self.flavor)
+        if rejection is not None:
+            return rejection
+        return self._next_reply(body if isinstance(body, dict) else {})
 
     def _next_reply(self, request: dict[str, Any]) -> Reply:
         with self._lock:
@@ -508,7 +530,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = _parse_json(raw)
         sim._record(RecordedRequest(self.command, self.path, headers, body, raw))
-        reply, request = sim._decide(self.command, self.path, headers, body)
+        reply, request = sim._decide(self.command, self.path, headers, body, raw)
         self._answer(reply, request)
 
     def _read_body(self) -> bytes:

@@ -231,11 +231,11 @@ def test_forced_at_call_time_the_warning_points_at_the_call(
     assert kimi_server.requests[-1].body["tool_choice"] == "auto"
 
 
-@pytest.mark.parametrize("thinking", [None, False, True])
-def test_kimi_k3_takes_a_named_tool_as_required_in_either_mode(
+@pytest.mark.parametrize("thinking", [None, True])
+def test_kimi_k3_takes_a_named_tool_as_required(
     kimi_server: FakeKimiServer, make_model: Callable[..., ChatKimi], thinking: bool | None
 ) -> None:
-    # Whether kimi-k3 honours thinking=False is disputed: "required" works either way.
+    # kimi-k3 always thinks and takes no thinking parameter; "required" is sent as is.
     kimi_server.set_responder(obliging)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing emulated, nothing to say
@@ -243,9 +243,7 @@ def test_kimi_k3_takes_a_named_tool_as_required_in_either_mode(
         model.bind_tools([get_weather, get_time], tool_choice="get_weather").invoke("Oslo?")
     body = kimi_server.requests[-1].body
     assert body["tool_choice"] == "required" and len(body["tools"]) == 1
-    assert body.get("thinking") == (
-        None if thinking is None else {"type": "enabled" if thinking else "disabled"}
-    )
+    assert "thinking" not in body
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -745,7 +745,7 @@ def test_a_mistyped_credential_keyword_is_refused_without_its_value(
     assert server.request_count == 0
 
 
-@pytest.mark.parametrize("keyword", ["max_completion_tokens", "prompt_cache_key", "user"])
+@pytest.mark.parametrize("keyword", ["max_completion_tokens", "service_tier", "user"])
 def test_other_unknown_keywords_still_become_body_fields(
     server: FakeKimiServer, keyword: str
 ) -> None:

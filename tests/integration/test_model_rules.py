@@ -130,13 +130,6 @@ async def test_thinking_on_for_a_model_that_does_not_think_is_refused(
     assert "reasoning_content" not in answer.json()["choices"][0]["message"]
 
 
-def test_kimi_k3_sends_either_switch_as_asked(server: FakeKimiServer) -> None:
-    # The sources disagree on whether kimi-k3 can stop thinking: nothing is refused.
-    for switch, wire in ((False, "disabled"), (True, "enabled")):
-        make(server, model="kimi-k3", thinking=switch).invoke("hi")
-        assert server.requests[-1].body["thinking"] == {"type": wire}
-
-
 # --- refusals: tool_choice -----------------------------------------------------------------
 
 

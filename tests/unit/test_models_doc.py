@@ -74,7 +74,8 @@ def expected_cells(rules: ModelRules) -> dict[str, str]:
         "Context": f"{profile['max_input_tokens']:,}",
         "Output": f"{profile['max_output_tokens']:,}",
         "Input": ", ".join(inputs),
-        "Thinking": THINKING[rules.thinking],
+        "Thinking": THINKING[rules.thinking]
+        + ("" if rules.thinking_parameter else " (no `thinking` field)"),
         "Fixed sampling": ", ".join(fixed) or "none",
         "`tool_choice` while thinking": "—"
         if rules.thinking == "never"
@@ -109,18 +110,44 @@ def test_the_table_would_catch_a_drift(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_python_blocks_run_offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ACEDATACLOUD_API_TOKEN", "docs-test-token")
     blocks = re.findall(r"^```python\n(.*?)^```", DOC.read_text("utf-8"), re.DOTALL | re.MULTILINE)
-    assert len(blocks) == 1  # the expected output below is that block's
-    for code in blocks:
+    expected = [
+        ["kimi-k2.5 refused: True", "kimi-k3 refused: True"],  # Preserved Thinking
+        ["1048576 False", "['low', 'high', 'max']", "True", "None", "refused: True"],
+    ]
+    assert len(blocks) == len(expected)  # one expected output per block, in order
+    for code, lines in zip(blocks, expected, strict=True):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             exec(compile(code, str(DOC), "exec"), {})
-        assert out.getvalue().splitlines() == [
-            "1048576 False",
-            "['low', 'high', 'max']",
-            "True",
-            "None",
-            "refused: True",
-        ]
+        assert out.getvalue().splitlines() == lines
+
+
+PRESERVED_CELLS = {
+    "always": ("always on", "accepted, nothing sent", "refused"),
+    "optional": (
+        "off by default",
+        'sends `"thinking": {"type": "enabled", "keep": "all"}`',
+        "accepted, nothing sent",
+    ),
+    "unsupported": ("none", "refused", "accepted, nothing sent"),
+}
+
+
+def test_the_preserved_thinking_table_says_what_the_data_says() -> None:
+    lines = DOC.read_text("utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| Model | Preserved"))
+    rows = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        rows[cells[0].strip("`")] = tuple(cells[1:])
+    named = {name for name in rows if name != "other known models"}
+    for name, rules in known_models().items():
+        row = rows[name] if name in named else rows["other known models"]
+        assert row == PRESERVED_CELLS[rules.preserved_thinking], name
+        # Every model that takes it is named; the catch-all row is for the others.
+        assert (name in named) is (rules.preserved_thinking != "unsupported"), name
 
 
 README = DOC.parents[1] / "README.md"

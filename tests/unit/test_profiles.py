@@ -44,6 +44,17 @@ K2_THINKING_SAMPLING = {
 K2_INSTANT_SAMPLING = {**K2_THINKING_SAMPLING, "temperature": 0.6}
 K256 = 262_144
 M1 = 1_048_576
+# "does not support the thinking parameter" (Moonshot's thinking guide, August 2026).
+NO_THINKING_FIELD = {"kimi-k3"}
+# Preserved Thinking (thinking.keep), from the same guide: kimi-k2.6 takes keep
+# "all" (default null); kimi-k2.7-code(-highspeed) and kimi-k3 always preserve;
+# kimi-k2.5 has no such field; nothing is documented for the others.
+PRESERVED_THINKING = {
+    "kimi-k2.6": "optional",
+    "kimi-k2.7-code": "always",
+    "kimi-k2.7-code-highspeed": "always",
+    "kimi-k3": "always",
+}
 
 # model -> (context, output, image, video, public image URLs, thinking mode,
 #           fixed when thinking, fixed when not, tool_choice accepted while thinking,
@@ -116,7 +127,7 @@ EXPECTED: dict[str, tuple[Any, ...]] = {
         True,
         True,
         False,
-        "toggle",
+        "always",
         {},
         {},
         {"auto", "none", "required"},
@@ -370,7 +381,17 @@ def test_thinking_mode(name: str) -> None:
     assert rules is not None and rules.thinking == mode
     default = ChatKimi(model=name, api_key=SECRET)
     assert "thinking" not in sent(default)  # unset is never sent
-    if mode == "always":
+    if mode == "always" and name in NO_THINKING_FIELD:
+        # The reference: no thinking parameter. True is accepted and not sent;
+        # False is refused, pointing at the setting the model does have.
+        with pytest.raises(ValueError, match=f'{re.escape(name)} takes no thinking.*"low"'):
+            ChatKimi(model=name, api_key=SECRET, thinking=False)
+        with pytest.raises(ValueError, match="thinking=False"):
+            sent(default, thinking=False)
+        assert "thinking" not in sent(ChatKimi(model=name, api_key=SECRET, thinking=True))
+        assert "thinking" not in sent(default, thinking={"type": "enabled"})
+        assert rules.thinks(None) is True
+    elif mode == "always":
         with pytest.raises(ValueError, match=f"{re.escape(name)} always thinks"):
             ChatKimi(model=name, api_key=SECRET, thinking=False)
         with pytest.raises(ValueError, match="thinking=False"):
@@ -397,6 +418,67 @@ def test_thinking_mode(name: str) -> None:
             assert sent(model)["thinking"] == {"type": wire}
             assert rules.thinks(switch) is switch
         assert rules.thinks(None) is True
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_preserved_thinking(name: str) -> None:
+    expected = PRESERVED_THINKING.get(name, "unsupported")
+    rules = resolve_model(name)
+    assert rules is not None and rules.preserved_thinking == expected
+    assert rules.thinking_parameter is (name not in NO_THINKING_FIELD)
+    default = ChatKimi(model=name, api_key=SECRET)
+    if expected == "optional":
+        on = sent(ChatKimi(model=name, api_key=SECRET, preserve_thinking=True))
+        assert on["thinking"] == {"type": "enabled", "keep": "all"}
+        assert sent(default, preserve_thinking=True)["thinking"] == {
+            "type": "enabled",
+            "keep": "all",
+        }
+        # False is the service's default (keep null): nothing to send.
+        assert "thinking" not in sent(default, preserve_thinking=False)
+        with pytest.raises(ValueError, match="preserve_thinking=True with thinking=False"):
+            ChatKimi(model=name, api_key=SECRET, preserve_thinking=True, thinking=False)
+        with pytest.raises(ValueError, match="preserve_thinking=True with thinking=False"):
+            sent(default, preserve_thinking=True, thinking=False)
+    elif expected == "always":
+        # Accepted, and nothing added: keep omitted already means "all" there.
+        assert sent(default, preserve_thinking=True) == sent(default)
+        assert "thinking" not in sent(ChatKimi(model=name, api_key=SECRET, preserve_thinking=True))
+        with pytest.raises(ValueError, match=f"{re.escape(name)} always preserves thinking"):
+            ChatKimi(model=name, api_key=SECRET, preserve_thinking=False)
+        with pytest.raises(ValueError, match="cannot turn it off"):
+            sent(default, preserve_thinking=False)
+    else:
+        message = rf"{re.escape(name)} has no Preserved Thinking.*kimi-k2\.6 \(off by default\)"
+        with pytest.raises(ValueError, match=message):
+            ChatKimi(model=name, api_key=SECRET, preserve_thinking=True)
+        with pytest.raises(ValueError, match=message):
+            sent(default, preserve_thinking=True)
+        if rules.thinking != "never":
+            # The wire form's keep is read as the same switch.
+            with pytest.raises(ValueError, match=message):
+                sent(default, thinking={"type": "enabled", "keep": "all"})
+        # False asks for what the model does anyway: accepted, nothing sent.
+        assert sent(default, preserve_thinking=False) == sent(default)
+
+
+def test_preserved_thinking_on_an_unknown_model_is_sent_as_asked() -> None:
+    model = ChatKimi(model="kimi-k9", api_key=SECRET)
+    assert sent(model, preserve_thinking=True)["thinking"] == {"type": "enabled", "keep": "all"}
+    assert sent(model, preserve_thinking=False)["thinking"] == {"type": "enabled", "keep": None}
+    assert "thinking" not in sent(model)
+    wire = {"type": "enabled", "keep": "some-new-value", "budget": 3}
+    assert sent(model, thinking=wire)["thinking"] == wire  # the wire form, as given
+    with pytest.raises(ValueError, match="preserve_thinking=True with thinking=False"):
+        sent(model, preserve_thinking=True, thinking=False)
+    with pytest.raises(ValueError, match="preserve_thinking must be True, False or None"):
+        sent(model, preserve_thinking="yes")
+
+
+def test_kimi_k3_refuses_a_wire_form_thinking_field_it_cannot_take() -> None:
+    model = ChatKimi(model="kimi-k3", api_key=SECRET)
+    with pytest.raises(ValueError, match="kimi-k3 takes no thinking parameter"):
+        sent(model, thinking={"type": "enabled", "budget_tokens": 100})
 
 
 @pytest.mark.parametrize("name", MODELS)
