@@ -12,7 +12,6 @@ import json
 import os
 import re
 import threading
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -39,12 +38,20 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from langchain_kimi import _structured
 from langchain_kimi._answer_reader import StreamReader, decode_json
+from langchain_kimi._configuration import (
+    TOKEN_ENV,
+    check_base_url,
+    check_timeout,
+    credential_refusal,
+    looks_like_credential,
+)
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
@@ -59,6 +66,7 @@ from langchain_kimi._transport import (
     Endpoint,
     RetryPolicy,
     SyncTransport,
+    check_headers,
 )
 from langchain_kimi._user_warnings import warn_at_user_code
 from langchain_kimi._version import __version__
@@ -68,6 +76,9 @@ from langchain_kimi.errors import (
 )
 
 if TYPE_CHECKING:
+    # What BaseChatModel.bind returns (a RunnableBinding typed for chat models).
+    from langchain_core.language_models.chat_models import _ChatModelBinding
+
     from langchain_kimi._async_transport import AsyncTransport
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
@@ -82,7 +93,6 @@ def _new_transport_lock_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_new_transport_lock_in_child)
-TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 BASE_URL_ENV = "KIMI_BASE_URL"
 # Hosts of Moonshot's own API (international and China): base URLs elsewhere get
 # Ace Data Cloud's semantics unless api_flavor says otherwise.
@@ -104,12 +114,13 @@ _BODY_FIELDS = (
 )
 # Call-time kwargs that steer the call and are not body fields.
 _NOT_BODY_KWARGS = frozenset({"stream", "stream_usage", "extra_body"})
-# Words that make an unknown constructor keyword look like a credential (a
-# mistyped api_key): such a keyword is refused instead of sent as a body field.
-_CREDENTIAL_WORDS = frozenset(
-    {"token", "secret", "secrets", "password", "passwd", "credential", "credentials", "bearer"}
+# Settings the transports read from their Endpoint: a value assigned after the
+# first call is handed to them, and their connection pools are kept.
+_ENDPOINT_FIELDS = frozenset(
+    {"api_key", "default_headers", "timeout", "connect_timeout", "total_timeout", "max_retries"}
 )
-_CREDENTIAL_NAMES = frozenset({"key", "auth", "authorization"})
+# Settings a transport is built with: a value assigned later gets new transports.
+_TRANSPORT_FIELDS = frozenset({"base_url", "max_connections", "http_client", "http_async_client"})
 # A default header whose name holds one of these has its value redacted from errors.
 _CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
 # Shown instead of a default header's value.
@@ -345,7 +356,11 @@ class ChatKimi(BaseChatModel):
     # hide_input_in_errors: a refused argument can be a credential (a mistyped
     # api_key, a base_url with a password); pydantic would quote it, and a
     # model-level error would quote every argument, api_key included.
-    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True)
+    # validate_assignment: `model.timeout = ...` gets the checks the constructor
+    # applies, and so can take effect on the next call (see __setattr__).
+    model_config = ConfigDict(
+        populate_by_name=True, hide_input_in_errors=True, validate_assignment=True
+    )
 
     _sync_transport: SyncTransport | None = PrivateAttr(default=None)
     _async_transport: AsyncTransport | None = PrivateAttr(default=None)
@@ -355,39 +370,34 @@ class ChatKimi(BaseChatModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _collect_model_kwargs(cls, values: dict[str, Any]) -> Any:
+    def _collect_model_kwargs(cls, values: Any, info: ValidationInfo) -> Any:
         """Unknown constructor arguments become body fields (with a warning).
 
         Except those named like a credential (``openai_api_key=``, ``token=``,
-        ``secret_key=``): a mistyped ``api_key`` would be sent to the service
-        as a body field and shown in ``repr``, so it is refused, unquoted.
+        ``kimi_key=``), here or in ``model_kwargs``: a mistyped ``api_key``
+        would be sent to the service as a body field and shown in ``repr``, so
+        it is refused, unquoted.
         """
-        if isinstance(values, dict):
-            names = _all_field_names(cls)
-            for key in values:
-                if key not in names and _looks_like_credential(key):
-                    raise ValueError(
-                        f"unknown argument {key!r} looks like a credential and was refused "
-                        "(it would have been sent to the service as a request field). "
-                        f"Pass the token as api_key=... or set {TOKEN_ENV}"
-                    )
-            return _build_model_kwargs(values, names)
-        return values
+        if not isinstance(values, dict):
+            return values
+        extra = values.get("model_kwargs")
+        for key in extra if isinstance(extra, dict) else ():
+            if looks_like_credential(str(key)):
+                raise ValueError(credential_refusal(str(key), "model_kwargs key"))
+        if info.field_name is not None:
+            # An assignment (`model.x = ...`): values is the instance's whole
+            # __dict__, cached properties included; only field_name is new.
+            return values
+        names = _all_field_names(cls)
+        for key in values:
+            if key not in names and looks_like_credential(key):
+                raise ValueError(credential_refusal(key, "unknown argument"))
+        return _build_model_kwargs(values, names)
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        # Never quote a URL that may hold a password: errors end up in logs.
-        if "@" in urllib.parse.urlsplit(value).netloc:
-            raise ValueError(
-                "base_url (or KIMI_BASE_URL) must not contain credentials (user:password@): "
-                f"they would be sent instead of the token. Pass the token as api_key=... "
-                f"or set {TOKEN_ENV}"
-            )
-        if not value.startswith(("https://", "http://")):
-            shown = repr(value) if "@" not in value else "(not shown: it contains '@')"
-            raise ValueError(f"base_url must start with https:// or http://, got {shown}")
-        return value.rstrip("/")
+        return check_base_url(value)
 
     @field_validator("default_headers", mode="before")
     @classmethod
@@ -398,25 +408,24 @@ class ChatKimi(BaseChatModel):
             return {name: item for name, item in value.items() if item is not None}
         return value
 
-    @field_validator("timeout", "connect_timeout")
+    @field_validator("default_headers")
     @classmethod
-    def _check_timeout(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"timeouts must be positive seconds (or None), got {value}")
+    def _check_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # Here, not at the first call: sync and async would fail differently.
+        if value:
+            check_headers(value)
         return value
+
+    @field_validator("timeout", "connect_timeout", "total_timeout")
+    @classmethod
+    def _check_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return check_timeout(str(info.field_name), value)
 
     @field_validator("max_retries")
     @classmethod
     def _check_retries(cls, value: int) -> int:
         if value < 0:
             raise ValueError(f"max_retries must be 0 or more, got {value}")
-        return value
-
-    @field_validator("total_timeout")
-    @classmethod
-    def _check_total_timeout(cls, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise ValueError(f"total_timeout must be positive seconds (or None), got {value}")
         return value
 
     @field_validator("max_connections")
@@ -572,6 +581,8 @@ class ChatKimi(BaseChatModel):
         params = self._model_params()
         for key, value in kwargs.items():
             if key not in _NOT_BODY_KWARGS and value is not None:
+                if looks_like_credential(key):
+                    raise ValueError(credential_refusal(key, "call option"))
                 params[key] = value
         if stop is not None:
             params["stop"] = stop
@@ -764,6 +775,34 @@ class ChatKimi(BaseChatModel):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Validated first (validate_assignment): a refused value changes nothing.
+        super().__setattr__(name, value)
+        if name in _ENDPOINT_FIELDS:
+            self._update_transports()
+        elif name in _TRANSPORT_FIELDS:
+            self._drop_transports()
+
+    def _update_transports(self) -> None:
+        """Hand the transports already open the endpoint the settings now describe."""
+        if self._sync_transport is None and self._async_transport is None:
+            return
+        try:
+            endpoint = self._endpoint()
+        except ValueError:
+            # No token now: the next call builds its transport and says so.
+            self._drop_transports()
+            return
+        for transport in (self._sync_transport, self._async_transport):
+            if transport is not None:
+                transport.use_endpoint(endpoint)
+
+    def _drop_transports(self) -> None:
+        """The next call opens new transports. Sync connections are closed now; async
+        ones with their event loop (a loop's connections can only close there)."""
+        self._async_transport = None
+        self.close()
+
     def __copy__(self) -> Self:
         # Copies get their own connections: a copy closing its client must not
         # break the original, and a copy with another base_url must not use its pool.
@@ -772,6 +811,13 @@ class ChatKimi(BaseChatModel):
         return copied
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        for client in (self.http_client, self.http_async_client):
+            if client is not None:
+                # The user's own client is shared, not copied: it holds live
+                # connections (an aiohttp session cannot even be copied), and
+                # ChatKimi uses it as given.
+                memo[id(client)] = client
         saved = (self._sync_transport, self._async_transport)
         self._sync_transport = self._async_transport = None
         try:
@@ -782,6 +828,7 @@ class ChatKimi(BaseChatModel):
         return copied
 
     def __getstate__(self) -> dict[Any, Any]:
+        _refuse_to_pickle_clients(self.http_client, self.http_async_client)
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
         private.update(_sync_transport=None, _async_transport=None, _warned_fixed=set())
@@ -903,7 +950,18 @@ class ChatKimi(BaseChatModel):
             kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(tools=formatted, **kwargs)
+        return self.bind(tools=formatted, **kwargs)
+
+    def bind(self, **kwargs: Any) -> _ChatModelBinding:
+        """Bind call options (``model.bind(stop=["END"])``); sent with every call.
+
+        A keyword named like a credential (``api_key=``, ``kimi_key=``) raises
+        ``ValueError`` here: it would be sent to the service as a body field.
+        """
+        for key in kwargs:
+            if looks_like_credential(key):
+                raise ValueError(credential_refusal(key, "call option"))
+        return super().bind(**kwargs)
 
     def with_structured_output(
         self,
@@ -957,6 +1015,27 @@ class ChatKimi(BaseChatModel):
         )
 
 
+def _refuse_to_pickle_clients(http_client: Any, http_async_client: Any) -> None:
+    """Raise ``TypeError`` saying why a model holding the user's own client cannot be pickled."""
+    advice = (
+        "Pickle a model without it (the loaded model opens its own connections) and, "
+        "if the other process needs its own client, assign it there after loading"
+    )
+    if http_async_client is not None:
+        raise TypeError(
+            "cannot pickle a ChatKimi that holds your own http_async_client: an "
+            "aiohttp.ClientSession belongs to the event loop (and the process) it was "
+            f"made in. {advice} (model.http_async_client = session)"
+        )
+    if http_client is not None:
+        raise TypeError(
+            "cannot pickle a ChatKimi that holds your own http_client: a requests.Session "
+            "pickles without its connections and without what custom adapters hold (TLS "
+            "contexts, client certificates), so the loaded model would not send as yours "
+            f"does. {advice} (model.http_client = session)"
+        )
+
+
 def _thinking_switch(value: Any) -> bool | None:
     """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
     if isinstance(value, Mapping):
@@ -977,13 +1056,6 @@ def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
             f"{field}={other} disagree: set only one"
         )
     params[field] = value
-
-
-def _looks_like_credential(name: str) -> bool:
-    lowered = name.lower()
-    if lowered in _CREDENTIAL_NAMES or "apikey" in lowered.replace("_", "").replace("-", ""):
-        return True
-    return any(word in _CREDENTIAL_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
 
 
 def _header_secret_id(name: str) -> str:
