@@ -17,6 +17,10 @@ from __future__ import annotations
 import math
 import re
 import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel
 
 TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 
@@ -145,3 +149,69 @@ def check_base_url(value: str) -> str:
     except ValueError:
         raise ValueError(f"base_url has an invalid port, got {shown}") from None
     return scheme + value[len(scheme) :].rstrip("/")
+
+
+def check_at_least(field: str, value: int, minimum: int) -> int:
+    """``value`` if it is at least ``minimum``."""
+    if value < minimum:
+        raise ValueError(f"{field} must be at least {minimum}, got {value}")
+    return value
+
+
+# A default header whose name holds one of these has its value redacted from errors.
+_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
+
+
+def header_secrets(headers: Mapping[str, str] | None) -> tuple[str, ...]:
+    """The values of ``headers`` that errors must not show.
+
+    A header counts when its name says auth, key, token, secret, password,
+    cookie or session, and its value has at least 8 characters (a shorter
+    one is no secret worth the name, and would be cut out of every message).
+    """
+    found = []
+    for name, value in (headers or {}).items():
+        lowered = name.lower()
+        if any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
+            value = value.strip()
+            if len(value) >= 8:
+                found.append(value)
+    return tuple(found)
+
+
+def refuse_to_pickle_clients(http_client: Any, http_async_client: Any) -> None:
+    """Raise ``TypeError`` saying why a model holding the user's own client cannot be pickled."""
+    advice = (
+        "Pickle a model without it (the loaded model opens its own connections) and, "
+        "if the other process needs its own client, assign it there after loading"
+    )
+    if http_async_client is not None:
+        raise TypeError(
+            "cannot pickle a ChatKimi that holds your own http_async_client: an "
+            "aiohttp.ClientSession belongs to the event loop (and the process) it was "
+            f"made in. {advice} (model.http_async_client = session)"
+        )
+    if http_client is not None:
+        raise TypeError(
+            "cannot pickle a ChatKimi that holds your own http_client: a requests.Session "
+            "pickles without its connections and without what custom adapters hold (TLS "
+            "contexts, client certificates), so the loaded model would not send as yours "
+            f"does. {advice} (model.http_client = session)"
+        )
+
+
+def header_secret_id(name: str) -> str:
+    """The secret standing for a default header's value in ``dumps`` (``KIMI_DEFAULT_HEADER_X``)."""
+    return "KIMI_DEFAULT_HEADER_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def field_names(cls: type[BaseModel]) -> set[str]:
+    """Every keyword that names a field of ``cls``: names, aliases, alias choices."""
+    names = set()
+    for name, info in cls.model_fields.items():
+        names.add(name)
+        if info.alias:
+            names.add(info.alias)
+        if isinstance(info.validation_alias, AliasChoices):
+            names.update(str(choice) for choice in info.validation_alias.choices)
+    return names

@@ -313,3 +313,25 @@ def drop_fixed_params(
         for name, fixed in rules.fixed_params(thinking).items()
         if name in params
     ]
+
+
+def thinking_switch(value: Any) -> bool | None:
+    """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
+    if isinstance(value, Mapping):
+        return value.get("type") != "disabled"
+    return None if value is None else bool(value)
+
+
+def move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
+    """Send the user's ``max_tokens`` under the field the model takes (kimi-k3's is
+    ``max_completion_tokens``); refuse two different limits."""
+    if field == "max_tokens" or "max_tokens" not in params:
+        return
+    value = params.pop("max_tokens")
+    other = params.get(field)
+    if other is not None and other != value:
+        raise ValueError(
+            f"{model} takes its output limit as {field}, and max_tokens={value} and "
+            f"{field}={other} disagree: set only one"
+        )
+    params[field] = value

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -47,16 +46,23 @@ from langchain_kimi import _structured
 from langchain_kimi._answer_reader import StreamReader, decode_json
 from langchain_kimi._configuration import (
     TOKEN_ENV,
+    check_at_least,
     check_base_url,
     check_timeout,
     credential_refusal,
+    field_names,
+    header_secret_id,
+    header_secrets,
     looks_like_credential,
+    refuse_to_pickle_clients,
 )
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ModelRules,
     closest_known_model,
+    move_output_limit,
     resolve_model,
+    thinking_switch,
     unknown_model_message,
 )
 from langchain_kimi._response import parse_completion
@@ -121,8 +127,6 @@ _ENDPOINT_FIELDS = frozenset(
 )
 # Settings a transport is built with: a value assigned later gets new transports.
 _TRANSPORT_FIELDS = frozenset({"base_url", "max_connections", "http_client", "http_async_client"})
-# A default header whose name holds one of these has its value redacted from errors.
-_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
 # Shown instead of a default header's value.
 _HIDDEN = "**********"
 
@@ -388,7 +392,7 @@ class ChatKimi(BaseChatModel):
             # An assignment (`model.x = ...`): values is the instance's whole
             # __dict__, cached properties included; only field_name is new.
             return values
-        names = _all_field_names(cls)
+        names = field_names(cls)
         for key in values:
             if key not in names and looks_like_credential(key):
                 raise ValueError(credential_refusal(key, "unknown argument"))
@@ -421,19 +425,12 @@ class ChatKimi(BaseChatModel):
     def _check_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
         return check_timeout(str(info.field_name), value)
 
-    @field_validator("max_retries")
+    @field_validator("max_retries", "max_connections")
     @classmethod
-    def _check_retries(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {value}")
-        return value
-
-    @field_validator("max_connections")
-    @classmethod
-    def _check_max_connections(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"max_connections must be at least 1, got {value}")
-        return value
+    def _check_counts(cls, value: int, info: ValidationInfo) -> int:
+        return check_at_least(
+            str(info.field_name), value, 0 if info.field_name == "max_retries" else 1
+        )
 
     @field_validator("http_client")
     @classmethod
@@ -508,7 +505,7 @@ class ChatKimi(BaseChatModel):
         kwargs = serialized.get("kwargs")
         if isinstance(kwargs, dict) and "default_headers" in kwargs:
             kwargs["default_headers"] = {
-                name: {"lc": 1, "type": "secret", "id": [_header_secret_id(name)]}
+                name: {"lc": 1, "type": "secret", "id": [header_secret_id(name)]}
                 for name in self.default_headers or {}
             }
         return serialized
@@ -609,7 +606,7 @@ class ChatKimi(BaseChatModel):
         request thinks, and the rules (None for a model the client does not know).
         """
         model = str(params["model"])
-        thinking = _thinking_switch(params.get("thinking"))
+        thinking = thinking_switch(params.get("thinking"))
         rules = resolve_model(model)
         if rules is None:
             self._warn_near_miss(model)
@@ -623,7 +620,7 @@ class ChatKimi(BaseChatModel):
         check_tools_allowed(
             model, rules, params.get("tools"), params.get("tool_choice"), thinking=thinking_active
         )
-        _move_output_limit(params, rules.max_tokens_field, model)
+        move_output_limit(params, rules.max_tokens_field, model)
         return thinking_active, rules
 
     def _warn_fixed(self, model: str, name: str, value: Any, fixed: float) -> None:
@@ -678,24 +675,9 @@ class ChatKimi(BaseChatModel):
         return token
 
     def _secrets(self) -> tuple[str, ...]:
-        """What error messages must never show: the token, and credential-like headers.
-
-        A header counts when its name says auth, key, token, secret, password,
-        cookie or session, and its value has at least 8 characters (a shorter
-        one is no secret worth the name, and would be cut out of every message).
-        """
-        secrets = []
-        if self.api_key is not None:
-            token = self.api_key.get_secret_value().strip()
-            if token:
-                secrets.append(token)
-        for name, value in (self.default_headers or {}).items():
-            lowered = name.lower()
-            if any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
-                value = value.strip()
-                if len(value) >= 8:
-                    secrets.append(value)
-        return tuple(secrets)
+        """What error messages must never show: the token, and credential-like headers."""
+        token = self.api_key.get_secret_value().strip() if self.api_key is not None else ""
+        return (*([token] if token else []), *header_secrets(self.default_headers))
 
     def _endpoint(self) -> Endpoint:
         headers = {
@@ -798,8 +780,7 @@ class ChatKimi(BaseChatModel):
                 transport.use_endpoint(endpoint)
 
     def _drop_transports(self) -> None:
-        """The next call opens new transports. Sync connections are closed now; async
-        ones with their event loop (a loop's connections can only close there)."""
+        # Sync connections close now, async ones with their loop (only it can close them).
         self._async_transport = None
         self.close()
 
@@ -828,7 +809,7 @@ class ChatKimi(BaseChatModel):
         return copied
 
     def __getstate__(self) -> dict[Any, Any]:
-        _refuse_to_pickle_clients(self.http_client, self.http_async_client)
+        refuse_to_pickle_clients(self.http_client, self.http_async_client)
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
         private.update(_sync_transport=None, _async_transport=None, _warned_fixed=set())
@@ -941,7 +922,7 @@ class ChatKimi(BaseChatModel):
         """
         formatted = [format_tool(tool, strict=strict) for tool in tools]
         choice = format_tool_choice(tool_choice, formatted)
-        thinking = _thinking_switch(kwargs.get("thinking", self.thinking))
+        thinking = thinking_switch(kwargs.get("thinking", self.thinking))
         model = str(kwargs.get("model", self.model))
         rules = resolve_model(model)
         if rules is not None:
@@ -1013,61 +994,3 @@ class ChatKimi(BaseChatModel):
         return _structured.structured_runnable(
             self, schema, method=method, include_raw=include_raw, strict=strict, **kwargs
         )
-
-
-def _refuse_to_pickle_clients(http_client: Any, http_async_client: Any) -> None:
-    """Raise ``TypeError`` saying why a model holding the user's own client cannot be pickled."""
-    advice = (
-        "Pickle a model without it (the loaded model opens its own connections) and, "
-        "if the other process needs its own client, assign it there after loading"
-    )
-    if http_async_client is not None:
-        raise TypeError(
-            "cannot pickle a ChatKimi that holds your own http_async_client: an "
-            "aiohttp.ClientSession belongs to the event loop (and the process) it was "
-            f"made in. {advice} (model.http_async_client = session)"
-        )
-    if http_client is not None:
-        raise TypeError(
-            "cannot pickle a ChatKimi that holds your own http_client: a requests.Session "
-            "pickles without its connections and without what custom adapters hold (TLS "
-            "contexts, client certificates), so the loaded model would not send as yours "
-            f"does. {advice} (model.http_client = session)"
-        )
-
-
-def _thinking_switch(value: Any) -> bool | None:
-    """The user's thinking switch as a bool; the wire form (``{"type": ...}``) is read too."""
-    if isinstance(value, Mapping):
-        return value.get("type") != "disabled"
-    return None if value is None else bool(value)
-
-
-def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
-    """Send the user's ``max_tokens`` under the field the model takes (kimi-k3's is
-    ``max_completion_tokens``); refuse two different limits."""
-    if field == "max_tokens" or "max_tokens" not in params:
-        return
-    value = params.pop("max_tokens")
-    other = params.get(field)
-    if other is not None and other != value:
-        raise ValueError(
-            f"{model} takes its output limit as {field}, and max_tokens={value} and "
-            f"{field}={other} disagree: set only one"
-        )
-    params[field] = value
-
-
-def _header_secret_id(name: str) -> str:
-    return "KIMI_DEFAULT_HEADER_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
-
-
-def _all_field_names(cls: type[BaseModel]) -> set[str]:
-    names = set()
-    for name, info in cls.model_fields.items():
-        names.add(name)
-        if info.alias:
-            names.add(info.alias)
-        if isinstance(info.validation_alias, AliasChoices):
-            names.update(str(choice) for choice in info.validation_alias.choices)
-    return names
