@@ -107,12 +107,11 @@ class AsyncTransport:
             weakref.WeakKeyDictionary()
         )
         self._url = yarl.URL(endpoint.url)
-        self._headers = dict(endpoint.headers)
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=endpoint.connect_timeout, sock_read=endpoint.read_timeout
-        )
+        self._timeout = _client_timeout(endpoint)
         self._proxy: yarl.URL | None = None
         self._proxy_headers: dict[str, str] | None = None
+        # Headers of ours sent with the endpoint's on every request.
+        self._own_headers: dict[str, str] = {}
         if session is None and self._settings.proxy is not None:
             self._proxy, credentials = _split_proxy(self._settings.proxy)
             if credentials is not None:
@@ -122,7 +121,8 @@ class AsyncTransport:
                 else:
                     # A plain-HTTP request goes to the proxy itself, which
                     # reads (and drops) this header.
-                    self._headers["Proxy-Authorization"] = credentials
+                    self._own_headers["Proxy-Authorization"] = credentials
+        self._headers = {**endpoint.headers, **self._own_headers}
         # What every request passes besides its body; only what differs from
         # aiohttp's defaults (our sessions already carry the timeouts).
         self._options: dict[str, Any] = {"headers": self._headers, "allow_redirects": False}
@@ -133,6 +133,19 @@ class AsyncTransport:
         if session is not None:
             self._options["timeout"] = self._timeout
         _ASYNC_TRANSPORTS.add(self)
+
+    def use_endpoint(self, endpoint: Endpoint) -> None:
+        """Send with ``endpoint`` (a new token, headers, timeouts) from the next request on.
+
+        The URL stays the same, and so do the sessions and their pooled connections.
+        """
+        if endpoint.url != self.endpoint.url:
+            raise ValueError("a transport's URL cannot change: make a new transport")
+        self._headers = {**endpoint.headers, **self._own_headers}
+        self._timeout = _client_timeout(endpoint)
+        # Sessions already open carry the old timeouts: each request now names its own.
+        self._options = {**self._options, "headers": self._headers, "timeout": self._timeout}
+        self.endpoint = endpoint
 
     async def _session(self) -> aiohttp.ClientSession:
         if self._given is not None:
@@ -365,6 +378,12 @@ async def _read_error_body(response: aiohttp.ClientResponse) -> bytes:
     except (aiohttp.ClientError, OSError, TimeoutError):
         pass  # the error status is what matters; the body is a bonus
     return b"".join(parts)
+
+
+def _client_timeout(endpoint: Endpoint) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None, sock_connect=endpoint.connect_timeout, sock_read=endpoint.read_timeout
+    )
 
 
 def _within(deadline: Deadline | None) -> contextlib.AbstractAsyncContextManager[Any]:

@@ -27,7 +27,9 @@ import contextlib
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -228,7 +230,7 @@ def main(
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     output.show_reasoning = args.show_reasoning
     try:
-        with warnings.catch_warnings():
+        with _interruptible(), warnings.catch_warnings():
             # The library's warnings (a model name sent as written, a fixed parameter
             # dropped) are notes to the user here, not Python tracebacks-in-miniature.
             warnings.showwarning = output.warning
@@ -239,6 +241,27 @@ def main(
     except KeyboardInterrupt:
         output.note("\ninterrupted")
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C raises ``KeyboardInterrupt`` inside, however the process was started.
+
+    A shell starts a background job (``kimi-chat ... &`` in a script) with
+    SIGINT ignored, and Python leaves an ignored SIGINT ignored: Ctrl-C and
+    ``kill -INT`` would do nothing. Python's default handler is put in place,
+    and the previous one back afterwards (``main`` may run inside a program).
+    Off the main thread, where Python cannot install handlers, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: set outside Python, cannot be put back
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run(args: argparse.Namespace, output: _Output) -> int:

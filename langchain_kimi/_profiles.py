@@ -411,3 +411,18 @@ def drop_fixed_params(
         for name, fixed in rules.fixed_params(thinking).items()
         if name in params
     ]
+
+
+def move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
+    """Send the user's ``max_tokens`` under the field the model takes (kimi-k3's is
+    ``max_completion_tokens``); refuse two different limits."""
+    if field == "max_tokens" or "max_tokens" not in params:
+        return
+    value = params.pop("max_tokens")
+    other = params.get(field)
+    if other is not None and other != value:
+        raise ValueError(
+            f"{model} takes its output limit as {field}, and max_tokens={value} and "
+            f"{field}={other} disagree: set only one"
+        )
+    params[field] = value

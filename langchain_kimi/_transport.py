@@ -204,6 +204,12 @@ def check_headers(headers: Mapping[str, str]) -> None:
             raise ValueError(
                 f"header {name!r} has a line break, NUL, or (in its name) a space or colon"
             )
+        if raw_value != raw_value.strip(b" \t"):
+            # HTTP drops it: aiohttp would send the value stripped, requests refuses
+            # it (quoting it). Refused here, for both, without showing the value.
+            raise ValueError(
+                f"header {name!r} has whitespace at the start or end of its value: remove it"
+            )
 
 
 @dataclass(frozen=True)
@@ -451,11 +457,19 @@ class SyncTransport:
         # per call, and sent with Session.send. Session.post would redo both and
         # merge session settings through runtime Protocol checks on every call:
         # 38% of the requests part of a call's CPU in the benchmark.
-        headers = requests.utils.default_headers()
-        headers.update(endpoint.headers)
-        self._template = requests.Request("POST", endpoint.url, headers=headers).prepare()
+        self._template = _prepared_post(endpoint)
         self._send_options: dict[str, Any] = {}
         _SYNC_TRANSPORTS.add(self)
+
+    def use_endpoint(self, endpoint: Endpoint) -> None:
+        """Send with ``endpoint`` (a new token, headers, timeouts) from the next request on.
+
+        The URL stays the same, and so do the pooled connections.
+        """
+        if endpoint.url != self.endpoint.url:
+            raise ValueError("a transport's URL cannot change: make a new transport")
+        self._template = _prepared_post(endpoint)
+        self.endpoint = endpoint
 
     def _get_session(self) -> requests.Session:
         session = self._session
@@ -755,6 +769,13 @@ class SyncTransport:
         except (urllib3.exceptions.HTTPError, OSError) as err:
             error = KimiStreamInterruptedError(f"the connection broke: {err}")
         raise error
+
+
+def _prepared_post(endpoint: Endpoint) -> requests.PreparedRequest:
+    """The POST every call sends, but for its body."""
+    headers = requests.utils.default_headers()
+    headers.update(endpoint.headers)
+    return requests.Request("POST", endpoint.url, headers=headers).prepare()
 
 
 def _timed_out(deadline: Deadline | None) -> KimiTimeoutError | None:

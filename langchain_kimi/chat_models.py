@@ -11,9 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import threading
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -40,6 +38,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -47,11 +46,24 @@ from pydantic import (
 from langchain_kimi import _structured
 from langchain_kimi._answer_plan import AnswerPlan, plan_answer
 from langchain_kimi._answer_reader import StreamReader, read_completion
+from langchain_kimi._configuration import (
+    TOKEN_ENV,
+    check_at_least,
+    check_base_url,
+    check_timeout,
+    credential_refusal,
+    field_names,
+    header_secret_id,
+    header_secrets,
+    looks_like_credential,
+    refuse_to_pickle_clients,
+)
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ApiFlavor,
     ModelRules,
     closest_known_model,
+    move_output_limit,
     name_to_send,
     resolve_model,
     unknown_model_message,
@@ -70,6 +82,7 @@ from langchain_kimi._transport import (
     Endpoint,
     RetryPolicy,
     SyncTransport,
+    check_headers,
 )
 from langchain_kimi._user_warnings import warn_at_user_code
 from langchain_kimi._version import __version__
@@ -79,6 +92,9 @@ from langchain_kimi.errors import (
 )
 
 if TYPE_CHECKING:
+    # What BaseChatModel.bind returns (a RunnableBinding typed for chat models).
+    from langchain_core.language_models.chat_models import _ChatModelBinding
+
     from langchain_kimi._async_transport import AsyncTransport
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
@@ -93,7 +109,6 @@ def _new_transport_lock_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_new_transport_lock_in_child)
-TOKEN_ENV = "ACEDATACLOUD_API_TOKEN"
 BASE_URL_ENV = "KIMI_BASE_URL"
 # Hosts of Moonshot's own API (international and China): base URLs elsewhere get
 # Ace Data Cloud's semantics unless api_flavor says otherwise.
@@ -115,14 +130,13 @@ _BODY_FIELDS = (
 )
 # Call-time kwargs that steer the call and are not body fields.
 _NOT_BODY_KWARGS = frozenset({"stream", "stream_usage", "extra_body"})
-# Words that make an unknown constructor keyword look like a credential (a
-# mistyped api_key): such a keyword is refused instead of sent as a body field.
-_CREDENTIAL_WORDS = frozenset(
-    {"token", "secret", "secrets", "password", "passwd", "credential", "credentials", "bearer"}
+# Settings the transports read from their Endpoint: a value assigned after the
+# first call is handed to them, and their connection pools are kept.
+_ENDPOINT_FIELDS = frozenset(
+    {"api_key", "default_headers", "timeout", "connect_timeout", "total_timeout", "max_retries"}
 )
-_CREDENTIAL_NAMES = frozenset({"key", "auth", "authorization"})
-# A default header whose name holds one of these has its value redacted from errors.
-_CREDENTIAL_HEADER_WORDS = ("auth", "key", "token", "secret", "password", "cookie", "session")
+# Settings a transport is built with: a value assigned later gets new transports.
+_TRANSPORT_FIELDS = frozenset({"base_url", "max_connections", "http_client", "http_async_client"})
 # Shown instead of a default header's value.
 _HIDDEN = "**********"
 
@@ -372,7 +386,11 @@ class ChatKimi(BaseChatModel):
     # hide_input_in_errors: a refused argument can be a credential (a mistyped
     # api_key, a base_url with a password); pydantic would quote it, and a
     # model-level error would quote every argument, api_key included.
-    model_config = ConfigDict(populate_by_name=True, hide_input_in_errors=True)
+    # validate_assignment: `model.timeout = ...` gets the checks the constructor
+    # applies, and so can take effect on the next call (see __setattr__).
+    model_config = ConfigDict(
+        populate_by_name=True, hide_input_in_errors=True, validate_assignment=True
+    )
 
     _sync_transport: SyncTransport | None = PrivateAttr(default=None)
     _async_transport: AsyncTransport | None = PrivateAttr(default=None)
@@ -382,39 +400,34 @@ class ChatKimi(BaseChatModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _collect_model_kwargs(cls, values: dict[str, Any]) -> Any:
+    def _collect_model_kwargs(cls, values: Any, info: ValidationInfo) -> Any:
         """Unknown constructor arguments become body fields (with a warning).
 
         Except those named like a credential (``openai_api_key=``, ``token=``,
-        ``secret_key=``): a mistyped ``api_key`` would be sent to the service
-        as a body field and shown in ``repr``, so it is refused, unquoted.
+        ``kimi_key=``), here or in ``model_kwargs``: a mistyped ``api_key``
+        would be sent to the service as a body field and shown in ``repr``, so
+        it is refused, unquoted.
         """
-        if isinstance(values, dict):
-            names = _all_field_names(cls)
-            for key in values:
-                if key not in names and _looks_like_credential(key):
-                    raise ValueError(
-                        f"unknown argument {key!r} looks like a credential and was refused "
-                        "(it would have been sent to the service as a request field). "
-                        f"Pass the token as api_key=... or set {TOKEN_ENV}"
-                    )
-            return _build_model_kwargs(values, names)
-        return values
+        if not isinstance(values, dict):
+            return values
+        extra = values.get("model_kwargs")
+        for key in extra if isinstance(extra, dict) else ():
+            if looks_like_credential(str(key)):
+                raise ValueError(credential_refusal(str(key), "model_kwargs key"))
+        if info.field_name is not None:
+            # An assignment (`model.x = ...`): values is the instance's whole
+            # __dict__, cached properties included; only field_name is new.
+            return values
+        names = field_names(cls)
+        for key in values:
+            if key not in names and looks_like_credential(key):
+                raise ValueError(credential_refusal(key, "unknown argument"))
+        return _build_model_kwargs(values, names)
 
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
-        # Never quote a URL that may hold a password: errors end up in logs.
-        if "@" in urllib.parse.urlsplit(value).netloc:
-            raise ValueError(
-                "base_url (or KIMI_BASE_URL) must not contain credentials (user:password@): "
-                f"they would be sent instead of the token. Pass the token as api_key=... "
-                f"or set {TOKEN_ENV}"
-            )
-        if not value.startswith(("https://", "http://")):
-            shown = repr(value) if "@" not in value else "(not shown: it contains '@')"
-            raise ValueError(f"base_url must start with https:// or http://, got {shown}")
-        return value.rstrip("/")
+        return check_base_url(value)
 
     @field_validator("default_headers", mode="before")
     @classmethod
@@ -425,33 +438,25 @@ class ChatKimi(BaseChatModel):
             return {name: item for name, item in value.items() if item is not None}
         return value
 
-    @field_validator("timeout", "connect_timeout")
+    @field_validator("default_headers")
     @classmethod
-    def _check_timeout(cls, value: float | None) -> float | None:
-        if value is not None and value <= 0:
-            raise ValueError(f"timeouts must be positive seconds (or None), got {value}")
+    def _check_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        # Here, not at the first call: sync and async would fail differently.
+        if value:
+            check_headers(value)
         return value
 
-    @field_validator("max_retries")
+    @field_validator("timeout", "connect_timeout", "total_timeout")
     @classmethod
-    def _check_retries(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {value}")
-        return value
+    def _check_timeout(cls, value: float | None, info: ValidationInfo) -> float | None:
+        return check_timeout(str(info.field_name), value)
 
-    @field_validator("total_timeout")
+    @field_validator("max_retries", "max_connections")
     @classmethod
-    def _check_total_timeout(cls, value: float | None) -> float | None:
-        if value is not None and not value > 0:
-            raise ValueError(f"total_timeout must be positive seconds (or None), got {value}")
-        return value
-
-    @field_validator("max_connections")
-    @classmethod
-    def _check_max_connections(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError(f"max_connections must be at least 1, got {value}")
-        return value
+    def _check_counts(cls, value: int, info: ValidationInfo) -> int:
+        return check_at_least(
+            str(info.field_name), value, 0 if info.field_name == "max_retries" else 1
+        )
 
     @field_validator("http_client")
     @classmethod
@@ -526,7 +531,7 @@ class ChatKimi(BaseChatModel):
         kwargs = serialized.get("kwargs")
         if isinstance(kwargs, dict) and "default_headers" in kwargs:
             kwargs["default_headers"] = {
-                name: {"lc": 1, "type": "secret", "id": [_header_secret_id(name)]}
+                name: {"lc": 1, "type": "secret", "id": [header_secret_id(name)]}
                 for name in self.default_headers or {}
             }
         return serialized
@@ -604,6 +609,8 @@ class ChatKimi(BaseChatModel):
         params = self._model_params()
         for key, value in kwargs.items():
             if key not in _NOT_BODY_KWARGS and value is not None:
+                if looks_like_credential(key):
+                    raise ValueError(credential_refusal(key, "call option"))
                 params[key] = value
         if stop is not None:
             params["stop"] = stop
@@ -649,7 +656,7 @@ class ChatKimi(BaseChatModel):
         check_tools_allowed(
             model, rules, params.get("tools"), params.get("tool_choice"), thinking=thinking_active
         )
-        _move_output_limit(params, rules.max_tokens_field, model)
+        move_output_limit(params, rules.max_tokens_field, model)
         params["model"] = name_to_send(model, _host_of(self.base_url))
         return thinking_active, rules, forced
 
@@ -719,24 +726,9 @@ class ChatKimi(BaseChatModel):
         return token
 
     def _secrets(self) -> tuple[str, ...]:
-        """What error messages must never show: the token, and credential-like headers.
-
-        A header counts when its name says auth, key, token, secret, password,
-        cookie or session, and its value has at least 8 characters (a shorter
-        one is no secret worth the name, and would be cut out of every message).
-        """
-        secrets = []
-        if self.api_key is not None:
-            token = self.api_key.get_secret_value().strip()
-            if token:
-                secrets.append(token)
-        for name, value in (self.default_headers or {}).items():
-            lowered = name.lower()
-            if any(word in lowered for word in _CREDENTIAL_HEADER_WORDS):
-                value = value.strip()
-                if len(value) >= 8:
-                    secrets.append(value)
-        return tuple(secrets)
+        """What error messages must never show: the token, and credential-like headers."""
+        token = self.api_key.get_secret_value().strip() if self.api_key is not None else ""
+        return (*([token] if token else []), *header_secrets(self.default_headers))
 
     def _endpoint(self) -> Endpoint:
         headers = {
@@ -816,6 +808,40 @@ class ChatKimi(BaseChatModel):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "profile":
+            # LangChain's own validator assigns the profile during construction;
+            # validating that assignment would rerun every model validator inside
+            # it, where LangChain suppresses errors (and so our warnings' context).
+            self.__dict__[name] = value
+            self.__pydantic_fields_set__.add(name)
+            return
+        # Validated first (validate_assignment): a refused value changes nothing.
+        super().__setattr__(name, value)
+        if name in _ENDPOINT_FIELDS:
+            self._update_transports()
+        elif name in _TRANSPORT_FIELDS:
+            self._drop_transports()
+
+    def _update_transports(self) -> None:
+        """Hand the transports already open the endpoint the settings now describe."""
+        if self._sync_transport is None and self._async_transport is None:
+            return
+        try:
+            endpoint = self._endpoint()
+        except ValueError:
+            # No token now: the next call builds its transport and says so.
+            self._drop_transports()
+            return
+        for transport in (self._sync_transport, self._async_transport):
+            if transport is not None:
+                transport.use_endpoint(endpoint)
+
+    def _drop_transports(self) -> None:
+        # Sync connections close now, async ones with their loop (only it can close them).
+        self._async_transport = None
+        self.close()
+
     def __copy__(self) -> Self:
         # Copies get their own connections: a copy closing its client must not
         # break the original, and a copy with another base_url must not use its pool.
@@ -824,6 +850,13 @@ class ChatKimi(BaseChatModel):
         return copied
 
     def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        memo = {} if memo is None else memo
+        for client in (self.http_client, self.http_async_client):
+            if client is not None:
+                # The user's own client is shared, not copied: it holds live
+                # connections (an aiohttp session cannot even be copied), and
+                # ChatKimi uses it as given.
+                memo[id(client)] = client
         saved = (self._sync_transport, self._async_transport)
         self._sync_transport = self._async_transport = None
         try:
@@ -834,6 +867,7 @@ class ChatKimi(BaseChatModel):
         return copied
 
     def __getstate__(self) -> dict[Any, Any]:
+        refuse_to_pickle_clients(self.http_client, self.http_async_client)
         state = super().__getstate__()
         private = dict(state.get("__pydantic_private__") or {})
         private.update(_sync_transport=None, _async_transport=None, _warned_fixed=set())
@@ -999,7 +1033,18 @@ class ChatKimi(BaseChatModel):
             kwargs["tool_choice"] = choice
         if parallel_tool_calls is not None:
             kwargs["parallel_tool_calls"] = parallel_tool_calls
-        return super().bind(tools=formatted, **kwargs)
+        return self.bind(tools=formatted, **kwargs)
+
+    def bind(self, **kwargs: Any) -> _ChatModelBinding:
+        """Bind call options (``model.bind(stop=["END"])``); sent with every call.
+
+        A keyword named like a credential (``api_key=``, ``kimi_key=``) raises
+        ``ValueError`` here: it would be sent to the service as a body field.
+        """
+        for key in kwargs:
+            if looks_like_credential(key):
+                raise ValueError(credential_refusal(key, "call option"))
+        return super().bind(**kwargs)
 
     def with_structured_output(
         self,
@@ -1057,40 +1102,3 @@ class ChatKimi(BaseChatModel):
 def _host_of(base_url: str) -> str:
     """The host of a base URL, lower case (parsed once per URL: every request asks)."""
     return (urlsplit(base_url).hostname or "").lower()
-
-
-def _move_output_limit(params: dict[str, Any], field: str, model: str) -> None:
-    """Send the user's ``max_tokens`` under the field the model takes (kimi-k3's is
-    ``max_completion_tokens``); refuse two different limits."""
-    if field == "max_tokens" or "max_tokens" not in params:
-        return
-    value = params.pop("max_tokens")
-    other = params.get(field)
-    if other is not None and other != value:
-        raise ValueError(
-            f"{model} takes its output limit as {field}, and max_tokens={value} and "
-            f"{field}={other} disagree: set only one"
-        )
-    params[field] = value
-
-
-def _looks_like_credential(name: str) -> bool:
-    lowered = name.lower()
-    if lowered in _CREDENTIAL_NAMES or "apikey" in lowered.replace("_", "").replace("-", ""):
-        return True
-    return any(word in _CREDENTIAL_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
-
-
-def _header_secret_id(name: str) -> str:
-    return "KIMI_DEFAULT_HEADER_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
-
-
-def _all_field_names(cls: type[BaseModel]) -> set[str]:
-    names = set()
-    for name, info in cls.model_fields.items():
-        names.add(name)
-        if info.alias:
-            names.add(info.alias)
-        if isinstance(info.validation_alias, AliasChoices):
-            names.update(str(choice) for choice in info.validation_alias.choices)
-    return names

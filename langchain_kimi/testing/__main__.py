@@ -233,8 +233,11 @@ def main(
     finally:
         server.stop()
         if previous is not None:
-            signal.signal(signal.SIGINT, previous[0])
-            signal.signal(signal.SIGTERM, previous[1])
+            # None: a handler not set from Python, which cannot be put back.
+            if previous[0] is not None:
+                signal.signal(signal.SIGINT, previous[0])
+            if previous[1] is not None:
+                signal.signal(signal.SIGTERM, previous[1])
     used = f", {len(script.used)} of {len(script.entries)} script entries used" if script else ""
     print(f"{PROG}: stopped after {server.request_count} request(s){used}", file=err, flush=True)
     return EXIT_OK
@@ -282,9 +285,12 @@ _Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
 def _install_signal_handlers() -> tuple[_Handler, _Handler] | None:
-    """SIGTERM stops the server as Ctrl-C does; returns the handlers to restore.
+    """Ctrl-C and SIGTERM stop the server; returns the handlers to restore.
 
-    None off the main thread, where Python cannot install handlers (pass ``stop``).
+    SIGINT gets Python's default handler back: a shell starts a background job
+    (``kimi-sim &`` in a script) with SIGINT ignored, and Python leaves an
+    ignored SIGINT ignored, so ``kill -INT`` would do nothing. None off the
+    main thread, where Python cannot install handlers (pass ``stop``).
     """
     if threading.current_thread() is not threading.main_thread():
         return None
@@ -292,7 +298,10 @@ def _install_signal_handlers() -> tuple[_Handler, _Handler] | None:
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         raise _Terminated
 
-    return signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, on_sigterm)
+    return (
+        signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.signal(signal.SIGTERM, on_sigterm),
+    )
 
 
 def _describe(server: FakeKimiServer, args: argparse.Namespace, script: Script | None) -> str:

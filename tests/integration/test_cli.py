@@ -395,9 +395,12 @@ def test_help_and_version_import_neither_model_nor_langchain_core(option: str) -
 class Terminal:
     """A child process on a pseudo-terminal; ``expect`` reads until a text appears."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, sigint_ignored: bool = False) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child
+            # What a shell does to a job it starts in the background (`&` without job
+            # control): SIGINT ignored, and the ignoring survives exec.
+            signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.SIG_DFL)
             os.execve(sys.executable, [sys.executable, "-m", "langchain_kimi", *args], clean_env())
         self.transcript = ""
 
@@ -442,8 +445,11 @@ class Terminal:
         raise AssertionError(f"the chat did not exit; got:\n{self.transcript}")
 
 
-def test_ctrl_c_on_a_terminal_exits_130_without_traceback() -> None:
-    term = Terminal("--offline", "--no-thinking")
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "background"])
+def test_ctrl_c_on_a_terminal_exits_130_without_traceback(sigint_ignored: bool) -> None:
+    # Started in the background, the process inherits SIGINT as ignored: the chat
+    # must still stop on Ctrl-C (or kill -INT), so it restores the default handler.
+    term = Terminal("--offline", "--no-thinking", sigint_ignored=sigint_ignored)
     term.expect("you> ")
     # One real turn first: the prompt, echo and answer go through a real terminal.
     term.send("hello\n")

@@ -32,6 +32,11 @@ from langchain_kimi.testing.__main__ import build_parser, build_server, main
 ROOT = Path(__file__).resolve().parents[2]
 TOOL_CALL_SCRIPT = ROOT / "tests" / "fixtures" / "sim" / "tool_call.yaml"
 WATCHDOG = 30.0
+_EXEC_WITH_SIGINT = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 @tool
@@ -43,11 +48,17 @@ def get_weather(city: str) -> str:
 class Simulator:
     """``python -m langchain_kimi.testing`` in a subprocess; ``url`` is its first stdout line."""
 
-    def __init__(self, *args: str, python_flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *args: str, python_flags: tuple[str, ...] = (), sigint: str = "SIG_DFL"
+    ) -> None:
         env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
         env["PYTHONUNBUFFERED"] = "1"
+        command = [sys.executable, *python_flags, "-m", "langchain_kimi.testing", *args]
         self.process = subprocess.Popen(
-            [sys.executable, *python_flags, "-m", "langchain_kimi.testing", *args],
+            # Started with SIGINT's disposition set, not inherited from this process:
+            # SIG_IGN is what a shell gives a job it starts in the background
+            # (`kimi-sim &` in a script), and it survives exec.
+            [sys.executable, "-c", _EXEC_WITH_SIGINT, sigint, *command],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -143,6 +154,15 @@ def test_ctrl_c_stops_it_and_it_imports_nothing_of_the_client(
     client = {"langchain_kimi.chat_models", "langchain_kimi._payload", "langchain_kimi._sse"}
     client |= {"langchain_kimi._response", "langchain_core"}
     assert imported & client == set()
+
+
+def test_sigint_stops_it_when_started_in_the_background(simulators: list[Simulator]) -> None:
+    sim = Simulator("--port", "0", sigint="SIG_IGN")
+    simulators.append(sim)
+    status, _, err = sim.stop(signal.SIGINT)
+    assert status == 0, err
+    assert "stopped after 0 request(s)" in err
+    assert "Traceback" not in err
 
 
 # --- in-process: options and errors ------------------------------------------------------------
