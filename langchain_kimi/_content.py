@@ -388,8 +388,8 @@ def _checked_url(url: str, kind: str, where: str) -> str:
             raise ValueError(f"{where}: a data URL must be base64: data:<mime>;base64,<data>")
         declared = header[5:-7]
         mime = media_type_of(data, declared or None, kind, where)
-        # The user's own URL when it already says the type: no copy of the data.
-        return url if declared else f"data:{mime};base64,{data}"
+        # The user's own URL when it says the type as it is sent: no copy of the data.
+        return url if declared == mime else f"data:{mime};base64,{data}"
     if not url.startswith(("https://", "http://", FILE_REFERENCE_SCHEME)):
         raise ValueError(
             f"{where}: {kind} URL must be http(s), a base64 data URL, or "
@@ -623,13 +623,18 @@ def assistant_content(
         elif kind in ("server_tool_call", "server_tool_call_chunk", "server_tool_use"):
             name = str(block.get("name") or "server_tool")
             server_names[str(block.get("id"))] = name
-            text.add_note(_call_note(name, block.get("args", block.get("input"))))
+            args = block.get("args", block.get("input"))
+            if not args and block.get("partial_json"):  # Anthropic, streamed
+                args = block["partial_json"]
+            text.add_note(_call_note(name, args))
         elif kind == "server_tool_result":
             name = server_names.get(str(block.get("tool_call_id")), "server_tool")
-            text.add_note(_result_note(name, block.get("output"), block.get("status")))
+            note = _result_note(name, block.get("output"), block.get("status"))
+            if note:
+                text.add_note(note)
         elif isinstance(kind, str) and kind.endswith("_tool_result"):  # Anthropic
             name = server_names.get(str(block.get("tool_use_id")), kind[: -len("_tool_result")])
-            text.add_note(_result_note(name, block.get("content"), None))
+            text.add_note(_result_note(name, block.get("content"), None) or f"[{name} result]")
         elif isinstance(kind, str) and kind.endswith("_call"):  # OpenAI Responses built-ins
             text.add_note(responses_item_note(block))
         elif kind in ("image", "video", "audio", "file"):
@@ -712,6 +717,18 @@ def responses_item_note(block: Mapping[str, Any]) -> str:
     return note
 
 
+def responses_tool_output_notes(additional_kwargs: Mapping[str, Any]) -> list[str]:
+    """The built-in tool items ChatOpenAI's ``output_version="v0"`` keeps aside, as text."""
+    items = additional_kwargs.get("tool_outputs")
+    if not isinstance(items, list):
+        return []
+    return [
+        responses_item_note(item)
+        for item in items
+        if isinstance(item, dict) and str(item.get("type", "")).endswith("_call")
+    ]
+
+
 def _call_note(name: str, args: Any) -> str:
     if isinstance(args, str):
         shown = args
@@ -721,8 +738,13 @@ def _call_note(name: str, args: Any) -> str:
 
 
 def _result_note(name: str, output: Any, status: Any) -> str:
+    """``[web_search result: ...]``; "" for a success that returned nothing to read."""
     label = f"{name} result" if status in (None, "success") else f"{name} result ({status})"
-    return f"[{label}: {_readable(output)}]"
+    if output is None or output == []:
+        return "" if label == f"{name} result" else f"[{label}]"
+    readable = _readable(output)
+    separator = "" if readable.startswith("\n") else " "
+    return f"[{label}:{separator}{readable}]"
 
 
 def _readable(output: Any) -> str:
@@ -742,8 +764,6 @@ def _readable(output: Any) -> str:
         isinstance(item, dict) and item.get("type") == "text" for item in output
     ):
         return "\n".join(str(item.get("text", "")) for item in output)
-    if output is None:
-        return "(none)"
     return json.dumps(_without_opaque(output), ensure_ascii=False, default=str)
 
 

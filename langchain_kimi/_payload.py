@@ -37,6 +37,7 @@ from langchain_kimi._content import (
     MediaPolicy,
     assistant_content,
     reasoning_of_additional_kwargs,
+    responses_tool_output_notes,
     tool_content,
     user_parts,
 )
@@ -283,6 +284,9 @@ def _assistant_message(
             arguments = _valid_json_arguments(call.arguments)
             tool_calls.append(_wire_call(call.call_id, call.name, arguments, index, position))
     kwargs = message.additional_kwargs
+    if "tool_outputs" in kwargs:  # OpenAI Responses built-in tools, kept aside by "v0"
+        notes = "\n".join(responses_tool_output_notes(kwargs))
+        text = f"{notes}\n\n{text}" if notes and text else notes or text
     reasoning = kwargs.get("reasoning_content")
     if not isinstance(reasoning, str):
         # Another provider's reasoning counts as reasoning: it goes back as Kimi's.
