@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import mimetypes
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,15 +29,16 @@ TINY_PNG = base64.b64decode(
 
 
 def image_block(source: str | None) -> dict[str, Any]:
-    """A LangChain standard image block for a URL or a local file."""
+    """A LangChain standard image block for a URL or a local file.
+
+    No ``mime_type``: ChatKimi reads the type from the image's bytes (a file's
+    name can lie), and refuses a file that is no image it can send.
+    """
     if source is None:
-        data = base64.b64encode(TINY_PNG).decode()
-        return {"type": "image", "base64": data, "mime_type": "image/png"}
+        return {"type": "image", "base64": base64.b64encode(TINY_PNG).decode()}
     if source.startswith(("https://", "http://")):
         return {"type": "image", "url": source}
-    mime, _ = mimetypes.guess_type(source)
-    data = base64.b64encode(Path(source).read_bytes()).decode()
-    return {"type": "image", "base64": data, "mime_type": mime or "image/png"}
+    return {"type": "image", "base64": base64.b64encode(Path(source).read_bytes()).decode()}
 
 
 def offline_answer(body: dict[str, Any]) -> Reply:
@@ -72,7 +72,7 @@ def main() -> int:
                 for chunk in model.stream([message]):
                     print(chunk.content, end="", flush=True)
                 print()
-        except (KimiError, ValueError) as err:  # ValueError: e.g. an unsupported image type
+        except (KimiError, ValueError) as err:  # ValueError: e.g. a file that is no image
             print(f"error: {err}", file=sys.stderr)
             return 1
     return 0

@@ -352,45 +352,9 @@ def _first_line(err: ValueError) -> str:
     return str(err)
 
 
-# Leading bytes of each image format the service accepts. The file's name says
-# nothing reliable: the content decides, as it does for the service.
-_IMAGE_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
-# A BMP's 14-byte file header is followed by a DIB header whose first field is
-# its own size: one of these few values (BITMAPCOREHEADER ... BITMAPV5HEADER).
-_BMP_DIB_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
-_SNIFF_BYTES = 32
-IMAGE_KINDS = "PNG, JPEG, GIF, WebP or BMP"
-
-
-def sniff_image_type(head: bytes) -> str | None:
-    """The MIME type of an image from its first bytes, or None when it is not one we send.
-
-    Usage::
-
-        sniff_image_type(Path("photo.jpg").read_bytes()[:32])   # 'image/jpeg'
-        sniff_image_type(b"x")                                  # None
-    """
-    for signature, mime in _IMAGE_SIGNATURES:
-        if head.startswith(signature):
-            return mime
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    if (
-        len(head) >= 18
-        and head[:2] == b"BM"
-        and int.from_bytes(head[14:18], "little") in _BMP_DIB_HEADER_SIZES
-    ):
-        return "image/bmp"
-    return None
-
-
 def _read_image(path: str, model: str) -> dict[str, Any]:
     """A LangChain base64 image block for ``path``, or UsageError."""
+    from langchain_kimi._content import MEDIA_FORMATS, SNIFF_BYTES, sniff_media_type
     from langchain_kimi._profiles import resolve_model
 
     rules = resolve_model(model)
@@ -403,15 +367,18 @@ def _read_image(path: str, model: str) -> dict[str, Any]:
         with file.open("rb") as stream:
             # Judge the first bytes before reading the rest: a wrong path to a
             # huge file (or to /dev/zero) fails at once.
-            head = stream.read(_SNIFF_BYTES)
-            mime = sniff_image_type(head)
+            head = stream.read(SNIFF_BYTES)
+            # The library's own check (the one invoke applies to base64 data).
+            mime = sniff_media_type(head)
+            if mime is not None and not mime.startswith("image/"):
+                mime = None
             data = head + stream.read() if mime is not None else head
     except OSError as err:
         raise UsageError(f"cannot read the image {path}: {err.strerror or err}") from None
     if not data:
         raise UsageError(f"the image {path} is empty")
     if mime is None:
-        raise UsageError(f"{path} is not an image: its content is not {IMAGE_KINDS}")
+        raise UsageError(f"{path} is not an image: its content is not {MEDIA_FORMATS['image']}")
     return {"type": "image", "base64": base64.b64encode(data).decode("ascii"), "mime_type": mime}
 
 

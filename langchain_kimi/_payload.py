@@ -12,12 +12,13 @@ is replayed when the message has it; otherwise a placeholder keeps the field pre
 What a known model takes comes from its :class:`~langchain_kimi._profiles.ModelRules`:
 no image or video for a text-only model, no public image URL where the model
 takes only base64 data URLs and ``ms://<file-id>`` references (kimi-k3).
+Content blocks (this package's, LangChain's standard ones, and those other
+providers' chat models write: Anthropic, OpenAI Responses) are converted by
+:mod:`langchain_kimi._content`; this module assembles the messages.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +32,15 @@ from langchain_core.messages import (
     ToolMessage,
 )
 
+from langchain_kimi._content import (
+    ANY_MEDIA,
+    MediaPolicy,
+    assistant_content,
+    reasoning_of_additional_kwargs,
+    responses_tool_output_notes,
+    tool_content,
+    user_parts,
+)
 from langchain_kimi._profiles import ModelRules
 from langchain_kimi._thinking import preserves_all
 
@@ -41,13 +51,6 @@ from langchain_kimi._thinking import preserves_all
 # tool-call-only message (recorded second-turn request in the fixtures).
 REASONING_PLACEHOLDER = " "
 TOOL_ONLY_CONTENT = " "
-
-IMAGE_MIME_TYPES = frozenset(
-    {"image/png", "image/jpeg", "image/jpg", "image/webp", "image/gif", "image/bmp"}
-)
-VIDEO_MIME_TYPES = frozenset({"video/mp4", "video/mpeg", "video/quicktime", "video/webm"})
-# A file uploaded to Moonshot's file API, referenced instead of sent (ms://<file-id>).
-FILE_REFERENCE_SCHEME = "ms://"
 
 _CHAT_MESSAGE_ROLES = {
     "user": "user",
@@ -96,131 +99,136 @@ def build_request_body(
     return {"model": body.pop("model"), **body} if "model" in body else body
 
 
-class MediaPolicy:
-    """Which media a request's user messages may carry (for a model the client knows)."""
-
-    # A plain class, not a dataclass: building a dataclass costs import time.
-    __slots__ = ("images", "model", "public_image_urls", "videos")
-
-    def __init__(
-        self, model: str, images: bool = True, videos: bool = True, public_image_urls: bool = True
-    ) -> None:
-        self.model = model
-        self.images = images
-        self.videos = videos
-        self.public_image_urls = public_image_urls
-
-    @classmethod
-    def for_model(cls, model: str, rules: ModelRules | None) -> MediaPolicy:
-        if rules is None:
-            return _ANY_MEDIA
-        return cls(model, rules.image_inputs, rules.video_inputs, rules.public_image_urls)
-
-    def check(self, kind: str, url: str | None, where: str) -> None:
-        """``ValueError`` for media the model refuses; ``url`` is None for base64 data."""
-        if kind == "image" and not self.images:
-            raise ValueError(
-                f"{where}: {self.model} takes text only and refuses images: remove the "
-                "image, or use a model that reads images (kimi-k2.6, kimi-k3)"
-            )
-        if kind == "video" and not self.videos:
-            raise ValueError(
-                f"{where}: {self.model} refuses video input: remove the video, or use a "
-                "model that reads video (kimi-k2.6, kimi-k3)"
-            )
-        if (
-            kind == "image"
-            and not self.public_image_urls
-            and url is not None
-            and url.startswith(("https://", "http://"))
-        ):
-            raise ValueError(
-                f"{where}: {self.model} does not accept public image URLs: send the image "
-                "as base64 (a data:image/...;base64 URL or a base64 image block), or upload "
-                "it to Moonshot's file API and pass ms://<file-id>"
-            )
-
-
-_ANY_MEDIA = MediaPolicy("")
-
-
 def convert_messages(
     messages: Sequence[BaseMessage],
     *,
     thinking_active: bool,
     replay_all: bool = False,
-    media: MediaPolicy = _ANY_MEDIA,
+    media: MediaPolicy = ANY_MEDIA,
 ) -> list[dict[str, Any]]:
     """Convert a LangChain conversation to Kimi's ``messages`` list.
 
     ``replay_all``: every assistant message carries ``reasoning_content`` (the
     placeholder where it has none), not only tool-call messages while thinking.
     ``media``: which images and videos user messages may carry.
+
+    One LangChain message can become several Kimi messages: Anthropic's
+    ``tool_result`` blocks in a user message become ``tool`` messages, and
+    images a tool returned follow its result in a user message.
     """
     if not messages:
         raise ValueError("messages must not be empty: Kimi needs at least one message")
+    out = _Conversation()
     last = len(messages) - 1
-    return [
-        _convert_message(
-            message,
-            index,
-            thinking_active=thinking_active,
-            is_last=index == last,
-            replay_all=replay_all,
-            media=media,
-        )
-        for index, message in enumerate(messages)
-    ]
+    for index, message in enumerate(messages):
+        if isinstance(message, HumanMessage):
+            _add_user_message(out, message, index, media)
+        elif isinstance(message, AIMessage):
+            out.add(
+                _assistant_message(
+                    message,
+                    index,
+                    thinking_active=thinking_active,
+                    is_last=index == last,
+                    replay_all=replay_all,
+                )
+            )
+        elif isinstance(message, ToolMessage):
+            _add_tool_message(out, message, index, media)
+        elif isinstance(message, SystemMessage):
+            out.add(_with_name({"role": "system", "content": _plain_text(message, index)}, message))
+        elif isinstance(message, ChatMessage):
+            _add_chat_message(
+                out, message, index, thinking_active, index == last, replay_all, media
+            )
+        else:
+            raise ValueError(
+                f"messages[{index}]: unsupported message type {type(message).__name__}; "
+                "use SystemMessage, HumanMessage, AIMessage, ToolMessage or ChatMessage"
+            )
+    return out.finish()
 
 
-def _convert_message(
-    message: BaseMessage,
+class _Conversation:
+    """The Kimi messages built so far, and the media tools returned, not yet sent.
+
+    Kimi's tool messages carry text only; the images a tool returned go in a user
+    message once the run of tool results ends (the service wants the results
+    right after the call), ahead of the user's own parts when a user message follows.
+    """
+
+    __slots__ = ("messages", "tool_media")
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.tool_media: list[dict[str, Any]] = []
+
+    def add(self, wire: dict[str, Any]) -> None:
+        if self.tool_media:
+            if wire["role"] == "user":
+                content = wire["content"]
+                own = [{"type": "text", "text": content}] if isinstance(content, str) else content
+                wire["content"] = self._take_media() + own
+            else:
+                self.messages.append({"role": "user", "content": self._take_media()})
+        self.messages.append(wire)
+
+    def add_tool_result(
+        self, call_id: str, text: str, media: list[dict[str, Any]], name: str | None = None
+    ) -> None:
+        wire: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": text}
+        if name:
+            wire["name"] = name
+        self.messages.append(wire)
+        if media:
+            self.tool_media.append({"type": "text", "text": f"Returned by tool call {call_id}:"})
+            self.tool_media.extend(media)
+
+    def finish(self) -> list[dict[str, Any]]:
+        if self.tool_media:
+            self.messages.append({"role": "user", "content": self._take_media()})
+        return self.messages
+
+    def _take_media(self) -> list[dict[str, Any]]:
+        media, self.tool_media = self.tool_media, []
+        return media
+
+
+def _add_chat_message(
+    out: _Conversation,
+    message: ChatMessage,
     index: int,
-    *,
     thinking_active: bool,
     is_last: bool,
     replay_all: bool,
     media: MediaPolicy,
-) -> dict[str, Any]:
-    if isinstance(message, HumanMessage):
-        return _user_message(message, index, media)
-    if isinstance(message, AIMessage):
-        return _assistant_message(
-            message, index, thinking_active=thinking_active, is_last=is_last, replay_all=replay_all
+) -> None:
+    role = _CHAT_MESSAGE_ROLES.get(message.role)
+    if role is None:
+        raise ValueError(
+            f"messages[{index}]: unknown role {message.role!r}; "
+            "Kimi accepts system, user, assistant and tool"
         )
-    if isinstance(message, SystemMessage):
-        return _with_name({"role": "system", "content": _plain_text(message, index)}, message)
-    if isinstance(message, ToolMessage):
-        return _tool_message(message, index)
-    if isinstance(message, ChatMessage):
-        role = _CHAT_MESSAGE_ROLES.get(message.role)
-        if role is None:
-            raise ValueError(
-                f"messages[{index}]: unknown role {message.role!r}; "
-                "Kimi accepts system, user, assistant and tool"
-            )
-        if role == "user":
-            return _user_message(
-                HumanMessage(content=message.content, name=message.name), index, media
-            )
-        if role == "assistant":
-            return _assistant_message(
+    if role == "user":
+        user = HumanMessage(content=message.content, name=message.name)
+        _add_user_message(out, user, index, media)
+    elif role == "assistant":
+        out.add(
+            _assistant_message(
                 AIMessage(content=message.content, name=message.name),
                 index,
                 thinking_active=thinking_active,
                 is_last=is_last,
                 replay_all=replay_all,
             )
-        if role == "system":
-            return _with_name({"role": "system", "content": _plain_text(message, index)}, message)
+        )
+    elif role == "system":
+        out.add(_with_name({"role": "system", "content": _plain_text(message, index)}, message))
+    else:
         raise ValueError(
             f"messages[{index}]: a tool message needs a tool_call_id: use ToolMessage, "
             "not ChatMessage(role='tool')"
         )
-    raise ValueError(
-        f"messages[{index}]: unsupported message type {type(message).__name__}; "
-        "use SystemMessage, HumanMessage, AIMessage, ToolMessage or ChatMessage"
-    )
 
 
 def _with_name(wire: dict[str, Any], message: BaseMessage) -> dict[str, Any]:
@@ -232,107 +240,27 @@ def _with_name(wire: dict[str, Any], message: BaseMessage) -> dict[str, Any]:
 # --- user -------------------------------------------------------------------
 
 
-def _user_message(message: BaseMessage, index: int, media: MediaPolicy) -> dict[str, Any]:
+def _add_user_message(
+    out: _Conversation, message: BaseMessage, index: int, media: MediaPolicy
+) -> None:
     content = message.content
     if isinstance(content, str):
         if not content.strip():
             raise ValueError(f"messages[{index}]: user message content is empty")
-        return _with_name({"role": "user", "content": content}, message)
-    converted = (_user_part(part, index, position, media) for position, part in enumerate(content))
-    parts = [part for part in converted if part is not None]
+        out.add(_with_name({"role": "user", "content": content}, message))
+        return
+    parts, tool_results = user_parts(content, index, media)
+    for result in tool_results:
+        out.add_tool_result(result.call_id, result.text, result.media)
     if not parts:
+        if tool_results:
+            return  # a message of tool results only (Anthropic's form)
         raise ValueError(f"messages[{index}]: user message content is empty")
     if len(parts) == 1 and parts[0]["type"] == "text":
         # A single text part reads the same as a plain string and is cheaper to send.
-        return _with_name({"role": "user", "content": parts[0]["text"]}, message)
-    return _with_name({"role": "user", "content": parts}, message)
-
-
-def _user_part(
-    part: str | dict[str, Any], index: int, position: int, media: MediaPolicy
-) -> dict[str, Any] | None:
-    where = f"messages[{index}].content[{position}]"
-    if isinstance(part, str):
-        return {"type": "text", "text": part} if part.strip() else None
-    if not isinstance(part, dict):
-        raise ValueError(f"{where}: content parts must be strings or dicts")
-    kind = part.get("type")
-    if kind == "text":
-        text = part.get("text")
-        if not isinstance(text, str):
-            raise ValueError(f"{where}: a text part needs a string 'text'")
-        return {"type": "text", "text": text} if text.strip() else None
-    if kind in ("image_url", "video_url"):
-        ref = part.get(kind)
-        url = ref.get("url") if isinstance(ref, dict) else ref
-        if not isinstance(url, str) or not url:
-            raise ValueError(f"{where}: {kind} part needs a URL")
-        medium = "image" if kind == "image_url" else "video"
-        _check_media_url(url, medium, where)
-        media.check(medium, url, where)
-        return {"type": kind, kind: {"url": url}}
-    if kind in ("image", "video"):
-        return _standard_media_block(part, kind, where, media)
-    if kind in ("audio", "input_audio", "file", "document"):
-        raise ValueError(f"{where}: {kind} parts are not supported by Kimi (text, image, video)")
-    raise ValueError(f"{where}: unsupported content part type {kind!r}")
-
-
-def _standard_media_block(
-    part: Mapping[str, Any], kind: str, where: str, media: MediaPolicy
-) -> dict[str, Any]:
-    """LangChain's standard ``image``/``video`` blocks (v1 and the older v0 form)."""
-    wire_type = f"{kind}_url"
-    url = part.get("url")
-    if part.get("source_type") == "url" and not url:
-        url = part.get("data")
-    if isinstance(url, str) and url:
-        _check_media_url(url, kind, where)
-        media.check(kind, url, where)
-        return {"type": wire_type, wire_type: {"url": url}}
-    data = part.get("base64")
-    if data is None and part.get("source_type") == "base64":
-        data = part.get("data")
-    if isinstance(data, str) and data:
-        mime = part.get("mime_type")
-        if not isinstance(mime, str):
-            raise ValueError(f"{where}: a base64 {kind} needs a mime_type")
-        _check_mime(mime, kind, where)
-        _check_base64(data, where)
-        media.check(kind, None, where)
-        return {"type": wire_type, wire_type: {"url": f"data:{mime};base64,{data}"}}
-    if part.get("file_id") or part.get("id"):
-        raise ValueError(f"{where}: {kind} by file id is not supported; pass a URL or base64")
-    raise ValueError(f"{where}: an {kind} block needs 'url' or 'base64' with 'mime_type'")
-
-
-def _check_media_url(url: str, kind: str, where: str) -> None:
-    if url.startswith("data:"):
-        header, sep, data = url.partition(",")
-        if not sep or not header.endswith(";base64"):
-            raise ValueError(f"{where}: a data URL must be base64: data:<mime>;base64,<data>")
-        _check_mime(header[5:-7], kind, where)
-        _check_base64(data, where)
-    elif not url.startswith(("https://", "http://", FILE_REFERENCE_SCHEME)):
-        raise ValueError(
-            f"{where}: {kind} URL must be http(s), a base64 data URL, or "
-            f"{FILE_REFERENCE_SCHEME}<file-id> (a file uploaded to Moonshot)"
-        )
-
-
-def _check_mime(mime: str, kind: str, where: str) -> None:
-    allowed = IMAGE_MIME_TYPES if kind == "image" else VIDEO_MIME_TYPES
-    if mime.lower() not in allowed:
-        raise ValueError(
-            f"{where}: unsupported {kind} mime type {mime!r}; use one of {sorted(allowed)}"
-        )
-
-
-def _check_base64(data: str, where: str) -> None:
-    try:
-        base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{where}: invalid base64 data") from None
+        out.add(_with_name({"role": "user", "content": parts[0]["text"]}, message))
+    else:
+        out.add(_with_name({"role": "user", "content": parts}, message))
 
 
 # --- assistant -----------------------------------------------------------------
@@ -346,19 +274,37 @@ def _assistant_message(
     is_last: bool,
     replay_all: bool = False,
 ) -> dict[str, Any]:
-    text, block_reasoning = _assistant_text_and_reasoning(message, index)
-    wire: dict[str, Any] = {"role": "assistant", "content": text}
     tool_calls = _wire_tool_calls(message, index)
+    content = message.content
+    pieces: list[str] = []
+    if isinstance(content, str):
+        text = content
+    else:
+        known_ids = {call["id"] for call in tool_calls}
+        text, pieces, content_calls = assistant_content(content, index, known_ids)
+        for position, call in enumerate(content_calls, start=len(tool_calls)):
+            arguments = _valid_json_arguments(call.arguments)
+            tool_calls.append(_wire_call(call.call_id, call.name, arguments, index, position))
+    kwargs = message.additional_kwargs
+    if "tool_outputs" in kwargs:  # OpenAI Responses built-in tools, kept aside by "v0"
+        notes = "\n".join(responses_tool_output_notes(kwargs))
+        text = f"{notes}\n\n{text}" if notes and text else notes or text
+    reasoning = kwargs.get("reasoning_content")
+    if not isinstance(reasoning, str):
+        # Another provider's reasoning counts as reasoning: it goes back as Kimi's.
+        reasoning = "\n\n".join(pieces) if pieces else reasoning_of_additional_kwargs(kwargs)
+    partial = bool(kwargs.get("partial"))
+    wire: dict[str, Any] = {"role": "assistant", "content": text}
     if tool_calls:
         wire["tool_calls"] = tool_calls
         if not text:
             wire["content"] = TOOL_ONLY_CONTENT
-    elif not text and not message.additional_kwargs.get("partial"):
-        raise ValueError(f"messages[{index}]: assistant message has no content and no tool calls")
-    reasoning = message.additional_kwargs.get("reasoning_content")
-    if not isinstance(reasoning, str):
-        reasoning = block_reasoning
-    partial = bool(message.additional_kwargs.get("partial"))
+    elif not text and not partial:
+        if not reasoning:
+            raise ValueError(
+                f"messages[{index}]: assistant message has no content and no tool calls"
+            )
+        wire["content"] = TOOL_ONLY_CONTENT  # a turn that only thought (cut off, say)
     if reasoning is not None:
         wire["reasoning_content"] = reasoning
     elif (tool_calls and thinking_active) or (replay_all and not partial):
@@ -371,31 +317,6 @@ def _assistant_message(
             )
         wire["partial"] = True
     return _with_name(wire, message)
-
-
-def _assistant_text_and_reasoning(message: AIMessage, index: int) -> tuple[str, str | None]:
-    content = message.content
-    if isinstance(content, str):
-        return content, None
-    texts: list[str] = []
-    reasonings: list[str] = []
-    for position, block in enumerate(content):
-        if isinstance(block, str):
-            texts.append(block)
-            continue
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(str(block.get("text", "")))
-        elif kind == "reasoning":
-            reasonings.append(str(block.get("reasoning", "")))
-        elif kind in ("tool_call", "tool_call_chunk", "invalid_tool_call", "server_tool_call"):
-            continue  # carried by message.tool_calls
-        else:
-            raise ValueError(
-                f"messages[{index}].content[{position}]: assistant content of type {kind!r} "
-                "cannot be sent to Kimi"
-            )
-    return "".join(texts), ("".join(reasonings) if reasonings else None)
 
 
 def _wire_tool_calls(message: AIMessage, index: int) -> list[dict[str, Any]]:
@@ -412,14 +333,17 @@ def _wire_tool_calls(message: AIMessage, index: int) -> list[dict[str, Any]]:
     for position, bad in enumerate(message.invalid_tool_calls, start=len(calls)):
         # The service needs valid JSON arguments; wrap the unparsable text so the
         # turn (and the tool message answering it) can still go back.
-        raw = bad.get("args") or ""
-        try:
-            json.loads(raw)
-            arguments = raw
-        except ValueError:
-            arguments = json.dumps({"invalid_arguments": raw}, ensure_ascii=False)
+        arguments = _valid_json_arguments(bad.get("args") or "")
         calls.append(_wire_call(bad.get("id"), bad.get("name") or "", arguments, index, position))
     return calls
+
+
+def _valid_json_arguments(raw: str) -> str:
+    try:
+        json.loads(raw)
+    except ValueError:
+        return json.dumps({"invalid_arguments": raw}, ensure_ascii=False)
+    return raw
 
 
 def _wire_call(
@@ -458,25 +382,10 @@ def _plain_text(message: BaseMessage, index: int) -> str:
     return text
 
 
-def _tool_message(message: ToolMessage, index: int) -> dict[str, Any]:
-    content = message.content
-    if isinstance(content, str):
-        text = content
-    else:
-        pieces = []
-        for block in content:
-            if isinstance(block, str):
-                pieces.append(block)
-            elif block.get("type") == "text":
-                pieces.append(str(block.get("text", "")))
-            else:
-                # Tool results that are not text (images, files) go back as JSON
-                # so the model still sees what the tool returned.
-                pieces.append(json.dumps(block, ensure_ascii=False, default=str))
-        text = "\n".join(pieces)
+def _add_tool_message(
+    out: _Conversation, message: ToolMessage, index: int, media: MediaPolicy
+) -> None:
+    text, found = tool_content(message.content, f"messages[{index}].content", media)
     if message.status == "error" and not text.lower().startswith("error"):
         text = f"Error: {text}"
-    wire: dict[str, Any] = {"role": "tool", "tool_call_id": message.tool_call_id, "content": text}
-    if message.name:
-        wire["name"] = message.name
-    return wire
+    out.add_tool_result(message.tool_call_id, text, found, message.name)

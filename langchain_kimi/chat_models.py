@@ -27,6 +27,7 @@ from langchain_core.language_models import (
 from langchain_core.load.serializable import SerializedConstructor, SerializedNotImplemented
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.prompt_values import ChatPromptValue, PromptValue
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils import from_env, secret_from_env
@@ -58,6 +59,7 @@ from langchain_kimi._configuration import (
     looks_like_credential,
     refuse_to_pickle_clients,
 )
+from langchain_kimi._content import fill_missing_media_types
 from langchain_kimi._payload import build_request_body
 from langchain_kimi._profiles import (
     ApiFlavor,
@@ -878,6 +880,19 @@ class ChatKimi(BaseChatModel):
         self._sync_transport = None
         self._async_transport = None
         self._warned_fixed = set()
+
+    # --- before LangChain's own handling of the messages ------------------------
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue:
+        # invoke, stream and their async twins pass here before langchain-core
+        # formats image blocks for tracing, where it refuses base64 data without a
+        # mime_type: the type is read from the bytes first.
+        prompt = super()._convert_input(model_input)
+        if isinstance(prompt, ChatPromptValue):
+            messages = fill_missing_media_types(prompt.messages)
+            if messages is not prompt.messages:
+                return ChatPromptValue(messages=messages)
+        return prompt
 
     # --- the four calls -----------------------------------------------------------
 

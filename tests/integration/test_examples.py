@@ -147,3 +147,25 @@ def test_a_script_runs_as_a_user_starts_it() -> None:
     assert result.returncode == 0, result.stderr
     for expected in EXPECTED["quickstart.py"]:
         assert expected in result.stdout
+
+
+# A JPEG's first bytes (SOI, APP0 "JFIF"): the type is in the content, not the name.
+_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xd9"
+
+
+def test_image_example_reads_the_type_from_the_bytes(
+    run_example: Callable[..., Run], tmp_path: Path
+) -> None:
+    """image_question.py leaves the type to the library: a JPEG named .png goes as JPEG."""
+    misnamed = tmp_path / "holiday.png"
+    misnamed.write_bytes(_JPEG)
+    result = run_example(EXAMPLES / "image_question.py", str(misnamed), "--offline")
+    assert result.status == 0, result.err
+    assert "I received 1 image (image/jpeg)." in result.out
+
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture at all\n")
+    result = run_example(EXAMPLES / "image_question.py", str(notes), "--offline")
+    assert result.status == 1
+    assert "its bytes are not PNG, JPEG, GIF, WebP or BMP" in result.err
+    assert "Traceback" not in result.err

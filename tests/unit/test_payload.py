@@ -94,7 +94,7 @@ def test_single_text_part_is_sent_as_a_string() -> None:
         ),
         (
             [HumanMessage(content=[{"type": "audio", "base64": "AAAA", "mime_type": "audio/wav"}])],
-            r"content\[0\]: audio",
+            r"content\[0\]: Kimi takes no audio",
         ),
         (
             [
@@ -108,7 +108,10 @@ def test_single_text_part_is_sent_as_a_string() -> None:
             [HumanMessage(content=[{"type": "image", "base64": PNG, "mime_type": "image/tiff"}])],
             "unsupported image mime type 'image/tiff'",
         ),
-        ([HumanMessage(content=[{"type": "image", "base64": PNG}])], "needs a mime_type"),
+        (
+            [HumanMessage(content=[{"type": "image", "base64": "aGVsbG8gd29ybGQ="}])],
+            r"content\[0\]: the image has no mime_type and its bytes are not PNG",
+        ),
         (
             [HumanMessage(content=[{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}])],
             "http",
