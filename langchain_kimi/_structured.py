@@ -54,7 +54,13 @@ from langchain_core.utils.pydantic import is_basemodel_subclass
 from pydantic import ConfigDict, TypeAdapter
 from typing_extensions import is_typeddict
 
-from langchain_kimi._jsonschema import check_json_schema, json_type_name, missing_required
+from langchain_kimi._jsonschema import (
+    check_depth,
+    check_json_schema,
+    check_schema,
+    json_type_name,
+    missing_required,
+)
 from langchain_kimi._profiles import ModelRules, resolve_model
 from langchain_kimi._tools import format_tool, tool_name
 from langchain_kimi._user_warnings import warn_at_user_code
@@ -158,6 +164,7 @@ def _describe_dict(schema: Mapping[str, Any]) -> OutputSchema:
         )
     # A plain JSON schema is stated and checked as given: converting it would
     # require a title and drop keywords (additionalProperties, $defs) it may rely on.
+    check_schema(schema)
     title = schema.get("title")
     return OutputSchema(dict(schema), dict(schema), None, str(title) if title else "the schema")
 
@@ -273,8 +280,13 @@ def extract_json_object(text: str) -> dict[str, Any]:
         value = json.loads(body, strict=False, parse_constant=_refuse_constant)
     except ValueError as err:
         raise ValueError(f"the reply is not valid JSON ({err})") from None
+    except RecursionError:
+        raise ValueError(
+            "the reply nests deeper than Python's JSON decoder goes (about 1,000 levels)"
+        ) from None
     if not isinstance(value, dict):
         raise ValueError(f"the reply is JSON but not an object (got {json_type_name(value)})")
+    check_depth(value)
     return value
 
 
@@ -507,8 +519,8 @@ class KimiJsonOutputParser(BaseCumulativeTransformOutputParser[Any]):
             return None
         try:
             value = parse_partial_json(body)
-        except ValueError:
-            return None
+        except (ValueError, RecursionError):
+            return None  # the whole reply, once it is in, says what is wrong
         return value if isinstance(value, dict) else None
 
     def _parse_draft(self, draft: _Draft) -> Any:
