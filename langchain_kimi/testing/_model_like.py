@@ -68,6 +68,7 @@ from typing import Any
 from langchain_kimi.testing._prompt_values import PromptValues, convert, read_prompt
 from langchain_kimi.testing._render import (
     DONE_PAYLOAD,
+    _text_of,
     completion_body,
     last_user_text,
     resolve,
@@ -274,15 +275,7 @@ def _calls_of(message: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(
-            part["text"]
-            for part in content
-            if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-        )
-    return ""
+    return _text_of(content, "\n")
 
 
 # --- deciding -----------------------------------------------------------------------

@@ -51,11 +51,12 @@ def last_user_text(body: Mapping[str, Any]) -> str:
     return ""
 
 
-def _text_of(content: Any) -> str:
+def _text_of(content: Any, sep: str = " ") -> str:
+    """The text of a message's content: a string, or its text parts joined by ``sep``."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
+        return sep.join(
             part["text"]
             for part in content
             if isinstance(part, Mapping) and isinstance(part.get("text"), str)
