@@ -59,8 +59,9 @@ class KimiCapabilities:
 
     @property
     def supports_image_tool_message(self) -> bool:
-        # A tool message's content is a string on Kimi's wire (KIMI_API.md, "Messages").
-        return False
+        # A tool message's content is a string on Kimi's wire; an image in a tool
+        # result goes in a user message right after the tool results (_content).
+        return True
 
     @property
     def supports_pdf_tool_message(self) -> bool:
@@ -68,9 +69,9 @@ class KimiCapabilities:
 
     @property
     def supports_anthropic_inputs(self) -> bool:
-        # Anthropic's own blocks (tool_use, thinking, image with a source) are
-        # refused before sending today; issue 17 converts them (branch content).
-        return False
+        # Anthropic's own blocks (tool_use, thinking, tool_result, image with a
+        # source) are converted to Kimi's messages (_content).
+        return True
 
     @property
     def enable_vcr_tests(self) -> bool:

@@ -15,9 +15,11 @@ its reason.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
+import httpx
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_tests.integration_tests import ChatModelIntegrationTests
@@ -26,6 +28,11 @@ from langchain_kimi.testing import FakeKimiServer
 from tests.capabilities import KimiCapabilities
 
 TOKEN = "sk-standard-suite"
+SUITE_IMAGE_HOST = "https://raw.githubusercontent.com/"
+# A 1x1 PNG, standing in for the suite's downloaded picture.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 UsageDetail = Literal[
     "audio_input", "audio_output", "reasoning_output", "cache_read_input", "cache_creation_input"
 ]
@@ -61,17 +68,25 @@ class _SimulatedSuite(KimiCapabilities, ChatModelIntegrationTests):  # type: ign
         # with the model it was asked for, which the suite reads back.
         return self.override_name
 
-    @property
-    def supports_image_inputs(self) -> bool:
-        # Not applicable offline: test_image_inputs (and test_anthropic_inputs'
-        # image) first download a PNG from raw.githubusercontent.com, which the
-        # loopback-only test run cannot reach. Images over the wire are covered
-        # offline by tests/integration/test_chat.py and tests/unit/test_payload.py.
-        return False
+    @pytest.fixture(autouse=True)
+    def _suite_images_offline(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The suite's image tests download one PNG first: answered here, offline.
 
-    @property
-    def supports_image_urls(self) -> bool:
-        return False  # same reason: only checked inside test_image_inputs
+        ``test_image_inputs``, ``test_image_tool_message`` and
+        ``test_anthropic_inputs`` fetch a picture from raw.githubusercontent.com
+        with ``httpx.get`` before they call the model. That download is answered
+        with a small PNG of ours, so what they test (the image reaching the model,
+        base64 or by URL, in a user or a tool message) runs over real HTTP to the
+        simulator. Any other ``httpx.get`` goes on, and pytest-socket refuses it.
+        """
+        real_get = httpx.get
+
+        def get(url: Any, *args: Any, **kwargs: Any) -> httpx.Response:
+            if str(url).startswith(SUITE_IMAGE_HOST) and str(url).endswith(".png"):
+                return httpx.Response(200, content=PNG, request=httpx.Request("GET", url))
+            return real_get(url, *args, **kwargs)
+
+        monkeypatch.setattr(httpx, "get", get)
 
 
 class TestChatKimiSimulatedThinking(_SimulatedSuite):
@@ -113,3 +128,15 @@ class TestChatKimiSimulatedInstant(_SimulatedSuite):
 
     model_name = "kimi-k2-instruct-0905"
     override_name = "kimi-k2-0905-preview"
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False  # kimi-k2-instruct-0905 takes text only
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return False
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return False
