@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from langchain_core.documents import Document
+from langchain_core.messages import HumanMessage
 
 from langchain_kimi import (
     ChatKimi,
@@ -496,3 +497,79 @@ def test_a_platform_answer_that_is_not_json_raises(mode: str) -> None:
         model = on(_platform_base(server))
         with pytest.raises(KimiResponseError, match="not JSON"):
             call(model, mode, "balance")
+
+
+# --- kimi-k3: uploaded images and videos, referenced as ms://<file-id> ----------------
+
+
+@pytest.mark.parametrize("mode", ["invoke", "ainvoke"])
+def test_uploaded_media_go_to_kimi_k3_as_ms_references(moonshot: FakeKimiServer, mode: str) -> None:
+    model = on(moonshot, model="kimi-k3")
+    image = model.files.upload(b"\x89PNG\r\n\x1a\n", purpose="image", filename="cat.png")
+    video = model.files.upload(b"\x00\x00\x00\x18ftypmp42", purpose="video", filename="a.mp4")
+    message = HumanMessage(
+        content=[
+            {"type": "text", "text": "What is in these?"},
+            {"type": "image", "url": image.reference},
+            {"type": "image_url", "image_url": {"url": image.reference}},
+            {"type": "video", "url": video.reference},
+        ]
+    )
+    answer = model.invoke([message]) if mode == "invoke" else asyncio.run(model.ainvoke([message]))
+    assert isinstance(answer.content, str)
+    parts = moonshot.requests[-1].body["messages"][-1]["content"]
+    assert parts[1:] == [
+        {"type": "image_url", "image_url": {"url": f"ms://{image.id}"}},
+        {"type": "image_url", "image_url": {"url": f"ms://{image.id}"}},
+        {"type": "video_url", "video_url": {"url": f"ms://{video.id}"}},
+    ]
+
+
+# --- the token count: the service's, on request -----------------------------------------
+
+
+def test_token_counting_stays_local_unless_asked(moonshot: FakeKimiServer) -> None:
+    model = on(moonshot)
+    assert model.get_num_tokens_from_messages([HumanMessage("Hello there")]) > 0
+    assert moonshot.requests == []  # trim_messages calls this in a loop: no request each time
+
+
+def test_token_counting_with_the_service(moonshot: FakeKimiServer) -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        return "sunny"
+
+    model = on(moonshot, count_tokens_with_service=True)
+    messages = [HumanMessage("What's the weather in Rome? " * 10)]
+    counted = model.get_num_tokens_from_messages(messages, tools=[get_weather])
+    sent = moonshot.requests[-1]
+    assert (sent.method, sent.path) == ("POST", "/v1/tokenizers/estimate-token-count")
+    assert sent.body["model"] == "kimi-k2.6"
+    assert sent.body["messages"] == [
+        {"role": "user", "content": "What's the weather in Rome? " * 10}
+    ]
+    assert sent.body["tools"][0]["function"]["name"] == "get_weather"
+    assert "stream" not in sent.body
+    # The simulator's count: the characters of the text, divided by four, rounded up.
+    assert counted == -(-len("What's the weather in Rome? " * 10) // 4)
+    # The same count the service then reports for the request.
+    answer = model.invoke(messages)
+    assert answer.usage_metadata is not None
+    assert answer.usage_metadata["input_tokens"] == counted
+
+
+def test_token_counting_with_the_service_on_ace_data_cloud_is_refused() -> None:
+    with FakeKimiServer(api_key=TOKEN) as ace:
+        model = ChatKimi(base_url=ace.base_url, api_key=TOKEN, count_tokens_with_service=True)
+        with pytest.raises(ValueError, match='api_flavor="moonshot"'):
+            model.get_num_tokens_from_messages([HumanMessage("hi")])
+        assert ace.requests == []
+
+
+def test_a_service_count_error_is_typed(moonshot: FakeKimiServer) -> None:
+    model = on(moonshot, model="kimi-unknown-model", count_tokens_with_service=True)
+    with pytest.raises(KimiNotFoundError):
+        model.get_num_tokens_from_messages([HumanMessage("hi")])
