@@ -115,8 +115,8 @@ class KimiFiles:
         ``filename``: required with bytes (its extension tells the service how to
         read them); defaults to the path's name.
         """
-        upload = _checked_upload(path_or_bytes, purpose, filename)
         platform = Platform(self._model, "model.files.upload()")
+        upload = _checked_upload(path_or_bytes, purpose, filename)
         return KimiFile.from_answer(platform.upload("/files", {"purpose": purpose}, upload))
 
     def content(self, file_id: str) -> str:
@@ -149,8 +149,8 @@ class KimiFiles:
         filename: str | None = None,
     ) -> KimiFile:
         """Async :meth:`upload`."""
-        upload = _checked_upload(path_or_bytes, purpose, filename)
         platform = Platform(self._model, "model.files.aupload()")
+        upload = _checked_upload(path_or_bytes, purpose, filename)
         return KimiFile.from_answer(await platform.aupload("/files", {"purpose": purpose}, upload))
 
     async def acontent(self, file_id: str) -> str:

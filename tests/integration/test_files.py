@@ -573,3 +573,110 @@ def test_a_service_count_error_is_typed(moonshot: FakeKimiServer) -> None:
     model = on(moonshot, model="kimi-unknown-model", count_tokens_with_service=True)
     with pytest.raises(KimiNotFoundError):
         model.get_num_tokens_from_messages([HumanMessage("hi")])
+
+
+# --- streaming: an upload from a path, a body read in pieces ----------------------------
+
+
+def _discarding_upload_server() -> RawServer:
+    """Reads each request's body in pieces and drops them; answers with a file object."""
+    answer = json.dumps(
+        {
+            "id": "cl000000000000000002",
+            "object": "file",
+            "bytes": 1,
+            "created_at": 1,
+            "filename": "big.txt",
+            "purpose": "file-extract",
+            "status": "ok",
+        }
+    ).encode()
+
+    def handle(connection: RawConnection) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            piece = connection.sock.recv(65536)
+            if not piece:
+                return
+            head += piece
+        head, _, received = head.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
+        left = length - len(received)
+        while left > 0:
+            piece = connection.sock.recv(min(left, 65536))
+            if not piece:
+                return
+            left -= len(piece)
+        connection.send_response(200, answer)
+
+    return RawServer(handle)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_upload_from_a_path_is_streamed_not_read_whole(tmp_path: Path, mode: str) -> None:
+    import tracemalloc
+
+    size = 16 * 1024 * 1024
+    path = tmp_path / "big.txt"
+    with path.open("wb") as handle:
+        for _ in range(size // 65536):
+            handle.write(b"x" * 65536)
+    with _discarding_upload_server() as server:
+        model = on(_platform_base(server))
+        call(model.files, mode, "upload", b"warm", purpose="file-extract", filename="w.txt")
+        tracemalloc.start()
+        try:
+            uploaded = call(model.files, mode, "upload", path, purpose="file-extract")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert uploaded.id == "cl000000000000000002"
+    # Read in pieces as it is sent: the peak is a small part of the file
+    # (requests' files= holds it at least twice: 32 MB here).
+    assert peak < size // 4, peak
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_body_read_in_pieces_for_the_batch_api(moonshot: FakeKimiServer, mode: str) -> None:
+    from langchain_kimi._platform import Platform
+
+    model = on(moonshot)
+    data = "".join(json.dumps({"custom_id": f"r{i}", "n": i}) + "\n" for i in range(2000))
+    uploaded = model.files.upload(data.encode(), purpose="batch", filename="in.jsonl")
+    platform = Platform(model, "a test")
+    path = f"/files/{uploaded.id}/content"
+    if mode == "sync":
+        pieces = list(platform.stream(path))
+    else:
+
+        async def read() -> list[bytes]:
+            return [piece async for piece in platform.astream(path)]
+
+        pieces = asyncio.run(read())
+    assert b"".join(pieces).decode() == data
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_users_own_http_client_carries_platform_calls(
+    moonshot: FakeKimiServer, tmp_path: Path, mode: str
+) -> None:
+    import aiohttp
+    import requests
+
+    path = write(tmp_path, "a.txt", "from the user's session")
+    if mode == "sync":
+        with requests.Session() as session:
+            session.headers["X-Users-Session"] = "yes"
+            model = on(moonshot, http_client=session)
+            uploaded = model.files.upload(path, purpose="file-extract")
+            assert model.files.content(uploaded.id) == "from the user's session"
+    else:
+
+        async def run() -> str:
+            async with aiohttp.ClientSession(headers={"X-Users-Session": "yes"}) as session:
+                model = on(moonshot, http_async_client=session)
+                uploaded = await model.files.aupload(path, purpose="file-extract")
+                return await model.files.acontent(uploaded.id)
+
+        assert asyncio.run(run()) == "from the user's session"
+    assert all(r.headers.get("x-users-session") == "yes" for r in moonshot.requests)
