@@ -680,3 +680,20 @@ def test_the_users_own_http_client_carries_platform_calls(
 
         assert asyncio.run(run()) == "from the user's session"
     assert all(r.headers.get("x-users-session") == "yes" for r in moonshot.requests)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_error_page_echoing_the_request_shows_no_credential(mode: str) -> None:
+    # A gateway that quotes the whole request back, headers included.
+    def echo(connection: RawConnection) -> None:
+        request = connection.read_request()
+        if request is not None:
+            connection.send_response(400, request.head, content_type="text/plain")
+
+    with RawServer(echo) as server:
+        model = on(_platform_base(server), default_headers={"X-Api-Key": "header-secret-42"})
+        with pytest.raises(Exception) as caught:
+            call(model.files, mode, "upload", b"x", purpose="file-extract", filename="a.txt")
+    shown = f"{caught.value} {caught.value!r} {getattr(caught.value, 'body', '')}"
+    assert "POST /v1/files" in shown  # the echo arrived...
+    assert TOKEN not in shown and "header-secret-42" not in shown  # ...redacted
