@@ -31,15 +31,21 @@ from langchain_kimi.errors import (
 )
 
 if TYPE_CHECKING:
+    from langchain_kimi._platform import KimiBalance
     from langchain_kimi.chat_models import ChatKimi
+    from langchain_kimi.document_loaders import KimiFileLoader
+    from langchain_kimi.files import KimiFile
 
 __all__ = [
     "ChatKimi",
     "KimiAPIError",
     "KimiAuthenticationError",
     "KimiBadRequestError",
+    "KimiBalance",
     "KimiConnectionError",
     "KimiError",
+    "KimiFile",
+    "KimiFileLoader",
     "KimiNotFoundError",
     "KimiPermissionError",
     "KimiRateLimitError",
@@ -59,12 +65,22 @@ __all__ = [
 # misspelt names (a module __getattr__ would make every attribute Any).
 if not TYPE_CHECKING:
 
-    def __getattr__(name: str) -> Any:
-        if name == "ChatKimi":
-            from langchain_kimi.chat_models import ChatKimi
+    # Public names loaded on first use, and the module each lives in.
+    _LAZY = {
+        "ChatKimi": "langchain_kimi.chat_models",
+        "KimiBalance": "langchain_kimi._platform",
+        "KimiFile": "langchain_kimi.files",
+        "KimiFileLoader": "langchain_kimi.document_loaders",
+    }
 
-            globals()["ChatKimi"] = ChatKimi
-            return ChatKimi
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is not None:
+            import importlib
+
+            value = getattr(importlib.import_module(module), name)
+            globals()[name] = value
+            return value
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

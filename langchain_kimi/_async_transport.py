@@ -35,6 +35,8 @@ from langchain_kimi._transport import (
     Deadline,
     Endpoint,
     Failure,
+    PlatformAnswer,
+    PlatformRequest,
     answer_broken_error,
     certificate_refused_error,
     connect_timeout_error,
@@ -42,7 +44,10 @@ from langchain_kimi._transport import (
     describe_error,
     error_for_status,
     lost_connection_error,
+    platform_endpoint,
     read_timeout_error,
+    resend_failure,
+    resend_policy,
     stalled_error,
     too_large_error,
     with_secrets,
@@ -223,9 +228,11 @@ class AsyncTransport:
             )
             attempt += 1
 
-    def _failure(self, err: aiohttp.ClientError) -> tuple[Failure, KimiError]:
+    def _failure(
+        self, err: aiohttp.ClientError, endpoint: Endpoint | None = None
+    ) -> tuple[Failure, KimiError]:
         """What aiohttp's ``err`` says about the request (for the retry policy), and its error."""
-        endpoint = self.endpoint
+        endpoint = endpoint or self.endpoint
         if isinstance(err, aiohttp.ConnectionTimeoutError):
             return Failure.CONNECT_TIMEOUT, connect_timeout_error(endpoint)
         if isinstance(err, aiohttp.ServerTimeoutError):
@@ -261,22 +268,134 @@ class AsyncTransport:
             async with _within(deadline):
                 response = await self._send(body, deadline)
                 try:
-                    length = response.content_length
-                    if length is not None and length > MAX_RESPONSE_BYTES:
-                        raise too_large_error()
-                    parts = []
-                    size = 0
-                    async for piece in self._pieces(response):
-                        size += len(piece)
-                        if size > MAX_RESPONSE_BYTES:
-                            raise too_large_error()
-                        parts.append(piece)
-                    return b"".join(parts)
+                    return await self._read_whole(response)
                 finally:
                     response.release()
         except TimeoutError:
             assert deadline is not None  # aiohttp's own timeouts were mapped inside
             raise deadline.exceeded() from None
+
+    async def _read_whole(
+        self, response: aiohttp.ClientResponse, endpoint: Endpoint | None = None
+    ) -> bytes:
+        """The whole (decoded) body, at most ``MAX_RESPONSE_BYTES`` of it."""
+        length = response.content_length
+        if length is not None and length > MAX_RESPONSE_BYTES:
+            raise too_large_error()
+        parts = []
+        size = 0
+        async for piece in self._pieces(response, endpoint):
+            size += len(piece)
+            if size > MAX_RESPONSE_BYTES:
+                raise too_large_error()
+            parts.append(piece)
+        return b"".join(parts)
+
+    # --- platform endpoints (files, batches, balance: see _platform) ------------
+
+    async def platform_request(self, request: PlatformRequest) -> PlatformAnswer:
+        """Send ``request``; return its whole (decoded) body, at most ``MAX_RESPONSE_BYTES``.
+
+        As :meth:`SyncTransport.platform_request
+        <langchain_kimi._transport.SyncTransport.platform_request>`.
+        """
+        endpoint = platform_endpoint(self.endpoint, request)
+        deadline = endpoint.deadline()
+        try:
+            async with _within(deadline):
+                response = await self._send_platform(request, endpoint, deadline)
+                try:
+                    body = await self._read_whole(response, endpoint)
+                    return PlatformAnswer(body, response.headers.get("content-type", ""))
+                finally:
+                    response.release()
+        except TimeoutError:
+            assert deadline is not None
+            raise deadline.exceeded() from None
+
+    async def platform_stream(self, request: PlatformRequest) -> AsyncIterator[bytes]:
+        """Send ``request``; yield its (decoded) body as it arrives, with no size limit.
+
+        As :meth:`SyncTransport.platform_stream
+        <langchain_kimi._transport.SyncTransport.platform_stream>`.
+        """
+        endpoint = platform_endpoint(self.endpoint, request)
+        deadline = endpoint.deadline()
+        try:
+            async with _within(deadline):
+                response = await self._send_platform(request, endpoint, deadline)
+        except TimeoutError:
+            assert deadline is not None
+            raise deadline.exceeded() from None
+        ended = False
+        try:
+            pieces = self._pieces(response, endpoint)
+            while True:
+                try:
+                    async with _within(deadline):
+                        piece = await anext(pieces, b"")
+                except TimeoutError:
+                    assert deadline is not None
+                    raise deadline.exceeded() from None
+                if not piece:
+                    ended = True
+                    return
+                yield piece
+        finally:
+            if ended:
+                response.release()
+            else:
+                response.close()
+
+    async def _send_platform(
+        self, request: PlatformRequest, endpoint: Endpoint, deadline: Deadline | None
+    ) -> aiohttp.ClientResponse:
+        """Send with retries (as ``request.resend`` allows); a 2xx response, body unread."""
+        policy = resend_policy(endpoint.retry, request.resend)
+        session = await self._session()
+        options = {**self._options, "headers": {**endpoint.headers, **self._own_headers}}
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                response = await self._send_platform_once(session, request, options)
+            except aiohttp.ClientError as err:
+                failure, error = self._failure(err, endpoint)
+            else:
+                status = response.status
+                if 200 <= status < 300:
+                    return response
+                try:
+                    raw = await _read_error_body(response)
+                finally:
+                    response.release()
+                failure, error, retry_after = error_for_status(
+                    endpoint, status, response.headers, raw
+                )
+                failure = resend_failure(request.resend, failure, status)
+            await asyncio.sleep(
+                delay_before_retry(policy, attempt, failure, error, retry_after, deadline)
+            )
+            attempt += 1
+
+    @staticmethod
+    async def _send_platform_once(
+        session: aiohttp.ClientSession, request: PlatformRequest, options: dict[str, Any]
+    ) -> aiohttp.ClientResponse:
+        upload = request.upload
+        if upload is None:
+            return await session.request(
+                request.method, request.url, data=request.json_body, **options
+            )
+        # aiohttp frames the form and streams the file (a path is read in pieces).
+        with upload.open() as source:
+            form = aiohttp.FormData()
+            for name, value in request.fields.items():
+                form.add_field(name, value)
+            form.add_field(
+                "file", source, filename=upload.filename, content_type=upload.content_type
+            )
+            return await session.request(request.method, request.url, data=form, **options)
 
     async def stream(
         self, body: bytes, answer_ended: Callable[[], bool] | None = None
@@ -328,7 +447,9 @@ class AsyncTransport:
                 # The consumer stopped early, or bytes are left: never reuse it.
                 response.close()
 
-    async def _pieces(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    async def _pieces(
+        self, response: aiohttp.ClientResponse, endpoint: Endpoint | None = None
+    ) -> AsyncIterator[bytes]:
         content = response.content
         try:
             while True:
@@ -337,7 +458,7 @@ class AsyncTransport:
                     return
                 yield piece
         except aiohttp.ServerTimeoutError:
-            error: KimiError = stalled_error(self.endpoint)
+            error: KimiError = stalled_error(endpoint or self.endpoint)
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as err:
             error = KimiStreamInterruptedError(f"the connection broke: {describe_error(err)}")
         raise error

@@ -23,9 +23,11 @@ the parent's sockets): each transport forgets them in the child and opens its ow
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email.utils
 import enum
+import io
 import logging
 import math
 import os
@@ -37,7 +39,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar, TypeVar
 
 import requests
 import urllib3.exceptions
@@ -47,6 +49,7 @@ from langchain_kimi._network_settings import NetworkSettings, proxy_credential_f
 from langchain_kimi.errors import (
     KimiConnectionError,
     KimiError,
+    KimiRateLimitError,
     KimiResponseError,
     KimiStreamInterruptedError,
     KimiTimeoutError,
@@ -184,6 +187,109 @@ def with_secrets(endpoint: Endpoint, extra: Sequence[str]) -> Endpoint:
     return dataclasses.replace(endpoint, secrets=(*endpoint.secrets, *extra))
 
 
+class Resend(enum.Enum):
+    """When a platform request (files, batches, balance) may be sent again after a failure.
+
+    Chat calls follow the model's :class:`RetryPolicy` as it is. Platform calls
+    differ by what sending twice would do:
+    """
+
+    READ = "read"
+    """A read (GET) changes nothing: retried as the policy says, and also after a
+    connection lost once the request went out (the ambiguous case)."""
+    AS_POLICY = "as-policy"
+    """Exactly the model's policy (a DELETE: sent twice, the second finds nothing)."""
+    CREATE = "create"
+    """Creates something (an upload, a batch) that a second request would create
+    again: retried only when the service provably did not take it: no connection,
+    or a 408 or 429 (refused before any work). Never after a connection lost once
+    the request went out, nor after a 500, 502, 503 or 504, which a gateway can send
+    after the service created it; ``retry_on_ambiguous_failure`` does not apply."""
+
+
+# Statuses that say a create was refused before anything was made.
+_CREATE_RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+def resend_policy(policy: RetryPolicy, resend: Resend) -> RetryPolicy:
+    """The policy a platform request of this kind retries by."""
+    if resend is Resend.READ and not policy.retry_on_ambiguous_failure:
+        return dataclasses.replace(policy, retry_on_ambiguous_failure=True)
+    if resend is Resend.CREATE and policy.retry_on_ambiguous_failure:
+        return dataclasses.replace(policy, retry_on_ambiguous_failure=False)
+    return policy
+
+
+def resend_failure(resend: Resend, failure: Failure, status: int) -> Failure:
+    """``failure`` of an error status, as a create sees it (a 5xx may follow a create)."""
+    if (
+        resend is Resend.CREATE
+        and failure is Failure.RETRYABLE_STATUS
+        and status not in _CREATE_RETRYABLE_STATUSES
+    ):
+        return Failure.ERROR_STATUS
+    return failure
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The file part of a multipart upload: bytes, or a path read as it is sent.
+
+    Opened afresh for each attempt (a retry after a failed connection sends it
+    again from its start); a path is streamed, never read whole into memory.
+    """
+
+    filename: str
+    source: bytes | str | os.PathLike[str] = field(repr=False)
+    content_type: str = "application/octet-stream"
+
+    def open(self) -> BinaryIO:
+        if isinstance(self.source, bytes):
+            return io.BytesIO(self.source)
+        return open(self.source, "rb")  # the caller closes it once sent
+
+
+@dataclass(frozen=True)
+class PlatformRequest:
+    """One request to a platform endpoint: method, full URL, body, and whether it may be resent.
+
+    The body is ``json_body`` (encoded JSON), or a multipart form of ``fields``
+    and ``upload`` (as the field ``file``), or nothing.
+    """
+
+    method: str
+    url: str
+    resend: Resend
+    json_body: bytes | None = field(default=None, repr=False)
+    fields: Mapping[str, str] = field(default_factory=dict)
+    upload: Upload | None = None
+
+
+@dataclass(frozen=True)
+class PlatformAnswer:
+    """A platform endpoint's 2xx answer: its whole (decoded) body and its content type."""
+
+    body: bytes = field(repr=False)
+    content_type: str
+
+
+def platform_endpoint(endpoint: Endpoint, request: PlatformRequest) -> Endpoint:
+    """The chat endpoint's token, headers, timeouts and secrets, for ``request``'s URL.
+
+    The chat request's own ``Content-Type`` and ``Accept`` are dropped: each
+    platform request names its body's type, and answers come as JSON, text or bytes.
+    """
+    headers = {
+        name: value
+        for name, value in endpoint.headers.items()
+        if name.lower() not in ("content-type", "accept")
+    }
+    headers["Accept"] = "*/*"
+    if request.json_body is not None:
+        headers["Content-Type"] = "application/json"
+    return dataclasses.replace(endpoint, url=request.url, headers=headers)
+
+
 def check_headers(headers: Mapping[str, str]) -> None:
     """Refuse, naming it, a header HTTP cannot carry; the value (maybe the token) is never shown."""
     for name, value in headers.items():
@@ -282,6 +388,8 @@ def error_for_status(
     retry_after = parse_retry_after(headers.get("retry-after"))
     error = error_from_status(status, raw, retry_after, secrets=endpoint.secrets)
     failure = Failure.RETRYABLE_STATUS if status in RETRYABLE_STATUSES else Failure.ERROR_STATUS
+    if isinstance(error, KimiRateLimitError) and error.quota_exceeded:
+        failure = Failure.ERROR_STATUS  # a used-up balance does not come back within a retry
     return failure, error, retry_after
 
 
@@ -555,17 +663,7 @@ class SyncTransport:
                 status = response.status_code
                 if 200 <= status < 300:
                     return response
-                try:
-                    # An interim response has no body, and the real answer
-                    # follows on its connection: reading "to the end" would give
-                    # that connection back to the pool. Closed unread, it is dropped.
-                    raw = b""
-                    if status >= 200:
-                        raw = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
-                except Exception:  # the error status is what matters; the body is a bonus
-                    raw = b""
-                finally:
-                    response.close()
+                raw = _read_error_body(response)
                 failure, error, retry_after = error_for_status(
                     endpoint, status, response.headers, raw
                 )
@@ -576,12 +674,15 @@ class SyncTransport:
             attempt += 1
 
     def _failure(
-        self, err: requests.exceptions.RequestException, deadline: Deadline | None
+        self,
+        err: requests.exceptions.RequestException,
+        deadline: Deadline | None,
+        endpoint: Endpoint | None = None,
     ) -> tuple[Failure, KimiError]:
         """What requests' ``err`` says about the request (for the retry policy), and its error."""
         from langchain_kimi._requests_adapter import AnswerBroken, NoAnswer
 
-        endpoint = self.endpoint
+        endpoint = endpoint or self.endpoint
         if isinstance(err, requests.exceptions.ConnectTimeout):
             return Failure.CONNECT_TIMEOUT, connect_timeout_error(endpoint)
         if isinstance(err, requests.exceptions.ReadTimeout):
@@ -650,22 +751,138 @@ class SyncTransport:
         clock = self._clock(deadline)
         response = self._send(body, deadline, clock)
         try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-                raise too_large_error()
-            parts = []
-            size = 0
-            while True:
-                piece = self._read(response, deadline, clock)
-                if not piece:
-                    break
-                size += len(piece)
-                if size > MAX_RESPONSE_BYTES:
-                    raise too_large_error()
-                parts.append(piece)
-            return b"".join(parts)
+            return self._read_whole(response, deadline, clock)
         finally:
             response.close()
+
+    def _read_whole(
+        self, response: requests.Response, deadline: Deadline | None, clock: ReadClock | None
+    ) -> bytes:
+        """The whole (decoded) body, at most ``MAX_RESPONSE_BYTES`` of it."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raise too_large_error()
+        parts = []
+        size = 0
+        while True:
+            piece = self._read(response, deadline, clock)
+            if not piece:
+                break
+            size += len(piece)
+            if size > MAX_RESPONSE_BYTES:
+                raise too_large_error()
+            parts.append(piece)
+        return b"".join(parts)
+
+    # --- platform endpoints (files, batches, balance: see _platform) ------------
+
+    def platform_request(self, request: PlatformRequest) -> PlatformAnswer:
+        """Send ``request``; return its whole (decoded) body, at most ``MAX_RESPONSE_BYTES``.
+
+        The chat calls' retry policy (as ``request.resend`` adapts it), deadline,
+        error mapping, size limit, proxies and redaction apply.
+        """
+        endpoint = platform_endpoint(self.endpoint, request)
+        deadline = endpoint.deadline()
+        clock = self._clock(deadline)
+        response = self._send_platform(request, endpoint, deadline, clock)
+        try:
+            body = self._read_whole(response, deadline, clock)
+            return PlatformAnswer(body, response.headers.get("content-type", ""))
+        finally:
+            response.close()
+
+    def platform_stream(self, request: PlatformRequest) -> Iterator[bytes]:
+        """Send ``request``; yield its (decoded) body as it arrives, with no size limit.
+
+        For bodies larger than any answer (batch result files): the consumer
+        bounds what it keeps. Closing the generator early discards the connection.
+        """
+        endpoint = platform_endpoint(self.endpoint, request)
+        deadline = endpoint.deadline()
+        clock = self._clock(deadline)
+        response = self._send_platform(request, endpoint, deadline, clock)
+        try:
+            yield from self._read_pieces(response, deadline, clock)
+        finally:
+            response.close()
+
+    def _send_platform(
+        self,
+        request: PlatformRequest,
+        endpoint: Endpoint,
+        deadline: Deadline | None,
+        clock: ReadClock | None,
+    ) -> requests.Response:
+        """Send with retries (as ``request.resend`` allows); a 2xx response, body unread."""
+        policy = resend_policy(endpoint.retry, request.resend)
+        attempt = 0
+        while True:
+            retry_after: float | None = None
+            try:
+                timeout = (
+                    capped(endpoint.connect_timeout, deadline),
+                    capped(endpoint.read_timeout, deadline),
+                )
+                response = self._send_platform_once(request, endpoint, timeout, clock)
+            except requests.exceptions.RequestException as err:
+                failure, error = self._failure(err, deadline, endpoint)
+            else:
+                status = response.status_code
+                if 200 <= status < 300:
+                    return response
+                raw = _read_error_body(response)
+                failure, error, retry_after = error_for_status(
+                    endpoint, status, response.headers, raw
+                )
+                failure = resend_failure(request.resend, failure, status)
+                expired = _timed_out(deadline)
+                if expired is not None:
+                    raise expired from error
+            time.sleep(delay_before_retry(policy, attempt, failure, error, retry_after, deadline))
+            attempt += 1
+
+    def _send_platform_once(
+        self,
+        request: PlatformRequest,
+        endpoint: Endpoint,
+        timeout: tuple[float | None, float | None],
+        clock: ReadClock | None,
+    ) -> requests.Response:
+        headers = dict(endpoint.headers)
+        with contextlib.ExitStack() as opened:
+            data: Any = request.json_body
+            if request.upload is not None:
+                # requests' files= reads the whole file, then copies it into the
+                # body: requests-toolbelt's encoder streams it from the file.
+                from requests_toolbelt import MultipartEncoder  # type: ignore[import-untyped]
+
+                upload = request.upload
+                source = opened.enter_context(upload.open())
+                part = (upload.filename, source, upload.content_type)
+                data = MultipartEncoder(fields={**request.fields, "file": part})
+                headers["Content-Type"] = data.content_type
+            if self._given is not None:
+                return self._given.request(
+                    request.method,
+                    request.url,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            session = self._get_session()
+            prepared = requests.Request(
+                request.method,
+                request.url,
+                headers={**requests.utils.default_headers(), **headers},
+                data=data,
+            ).prepare()
+            from langchain_kimi._requests_adapter import reading_with
+
+            with reading_with(clock):
+                return session.send(prepared, timeout=timeout, **self._send_options)
 
     def stream(
         self, body: bytes, answer_ended: Callable[[], bool] | None = None
@@ -776,6 +993,22 @@ def _prepared_post(endpoint: Endpoint) -> requests.PreparedRequest:
     headers = requests.utils.default_headers()
     headers.update(endpoint.headers)
     return requests.Request("POST", endpoint.url, headers=headers).prepare()
+
+
+def _read_error_body(response: requests.Response) -> bytes:
+    """The start of an error answer's body (b"" when it cannot be read); closes the response."""
+    try:
+        # An interim response has no body, and the real answer follows on its
+        # connection: reading "to the end" would give that connection back to
+        # the pool. Closed unread, it is dropped.
+        if response.status_code < 200:
+            return b""
+        data: bytes = response.raw.read(MAX_ERROR_BODY_BYTES, decode_content=True)
+        return data
+    except Exception:  # the error status is what matters; the body is a bonus
+        return b""
+    finally:
+        response.close()
 
 
 def _timed_out(deadline: Deadline | None) -> KimiTimeoutError | None:

@@ -98,6 +98,8 @@ if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import _ChatModelBinding
 
     from langchain_kimi._async_transport import AsyncTransport
+    from langchain_kimi._platform import KimiBalance
+    from langchain_kimi.files import KimiFiles
 
 DEFAULT_BASE_URL = "https://api.acedata.cloud/kimi"
 # Guards the lazy creation of every model's sync transport (rare, so one lock).
@@ -361,6 +363,9 @@ class ChatKimi(BaseChatModel):
     """Fields merged into the top level of every request body, as given (also a
     call option: ``model.invoke(..., extra_body={...})``); for fields this package
     does not model, e.g. a gateway's own. Merged last: they override the rest."""
+    count_tokens_with_service: bool = False
+    """Moonshot only: ``get_num_tokens_from_messages`` asks the service's token count
+    (one request per call) instead of the local estimate (docs/tokens.md)."""
     total_timeout: float | None = None
     """The longest a whole call may take, in seconds, retries and waits included:
     ``invoke``, ``stream`` and their async twins end with ``KimiTimeoutError`` at
@@ -1004,14 +1009,37 @@ class ChatKimi(BaseChatModel):
     def _count_tokens(self, body: dict[str, Any]) -> int:
         """Prompt tokens of a request body: the one place that decides how they are counted.
 
-        Today the local estimate, on every service. On Moonshot (``api_flavor``
-        "moonshot") the service's own count (``POST /v1/tokenizers/estimate-token-count``)
-        is to be asked here, with the platform transport, as ChatAnthropic asks its
-        count endpoint; everywhere else the estimate stays.
+        The local estimate, unless ``count_tokens_with_service``: then Moonshot's
+        own count (``POST /tokenizers/estimate-token-count``; refused on Ace Data Cloud).
         """
+        if self.count_tokens_with_service:
+            from langchain_kimi._platform import estimate_tokens
+
+            return estimate_tokens(self, body)
         from langchain_kimi._tokens import estimate_request_tokens
 
         return estimate_request_tokens(body)
+
+    # --- Moonshot's platform endpoints (logic: files, _platform) ----------------
+
+    @property
+    def files(self) -> KimiFiles:
+        """Moonshot's Files API: ``model.files.upload(path, purpose="file-extract")``..."""
+        from langchain_kimi.files import KimiFiles
+
+        return KimiFiles(self)
+
+    def balance(self) -> KimiBalance:
+        """The Moonshot account's balance (USD): ``model.balance().available``."""
+        from langchain_kimi._platform import balance
+
+        return balance(self)
+
+    async def abalance(self) -> KimiBalance:
+        """Async :meth:`balance`."""
+        from langchain_kimi._platform import abalance
+
+        return await abalance(self)
 
     # --- tools and structured output ------------------------------------------
 

@@ -50,6 +50,8 @@ __all__ = [
     "redact_secrets",
 ]
 
+# Moonshot's code (error type) for a 429 sent because the available balance is used up.
+QUOTA_EXCEEDED_CODE = "exceeded_current_quota_error"
 # Bodies can be large HTML pages; an exception message needs only their start.
 _BODY_EXCERPT_CHARS = 300
 
@@ -125,11 +127,21 @@ class KimiNotFoundError(KimiAPIError):
 
 
 class KimiRateLimitError(KimiAPIError):
-    """429: too many requests. ``retry_after`` holds the server's hint in seconds."""
+    """429: too many requests. ``retry_after`` holds the server's hint in seconds.
+
+    Moonshot also answers 429 (``code == "exceeded_current_quota_error"``,
+    :attr:`quota_exceeded`) when the account's available balance is used up:
+    waiting does not help, so that one is not retried; ``model.balance()`` shows it.
+    """
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kwargs)
+
+    @property
+    def quota_exceeded(self) -> bool:
+        """True when Moonshot refused because the account's balance is used up."""
+        return self.code == QUOTA_EXCEEDED_CODE
 
 
 class KimiServerError(KimiAPIError):
@@ -347,6 +359,11 @@ def error_from_status(
     ``Bearer <token>``.
     """
     code, message, trace_id, body = parse_error_body(raw, secrets=secrets)
+    if status_code == 429 and code == QUOTA_EXCEEDED_CODE:
+        message = (
+            f"{message} (the account's available balance is used up: check it with "
+            "model.balance() and recharge; not retried)"
+        )
     if status_code == 429:
         return KimiRateLimitError(
             message,

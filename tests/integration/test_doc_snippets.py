@@ -29,6 +29,9 @@ Conventions in the Markdown, an HTML comment on the line(s) just before a block:
   must be used by the snippet, or the test fails: the comment and the code must
   agree. Unscripted requests get the simulator's echo.
 - ``<!-- skip: reason -->``: the block is not run (use only where unavoidable).
+- ``<!-- flavor: moonshot -->``: the simulator plays Moonshot's API (its files,
+  batches, balance and token count), at ``KIMI_BASE_URL``; the snippet's model
+  says ``api_flavor="moonshot"`` (a loopback URL implies Ace Data Cloud).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import base64
+import contextlib
 import gc
 import inspect
 import json
@@ -79,7 +83,7 @@ _BLOCK = re.compile(
     r"(?P<comments>(?:<!--.*?-->\s*)*)^```python[ \t]*\n(?P<code>.*?)^```[ \t]*$",
     re.DOTALL | re.MULTILINE,
 )
-_DIRECTIVE = re.compile(r"<!--\s*(?P<name>replies|skip)\s*:\s*(?P<value>.*?)\s*-->", re.DOTALL)
+_DIRECTIVE = re.compile(r"<!--\s*(?P<name>replies|skip|flavor)\s*:\s*(?P<value>.*?)\s*-->", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,7 @@ class Snippet:
     code: str
     replies: tuple[Reply, ...]
     skip: str | None
+    flavor: str = "acedata"
 
     @property
     def id(self) -> str:
@@ -112,13 +117,16 @@ def extract_snippets(path: Path) -> list[Snippet]:
     for match in _BLOCK.finditer(text):
         replies: tuple[Reply, ...] = ()
         skip = None
+        flavor = "acedata"
         for directive in _DIRECTIVE.finditer(match["comments"]):
             if directive["name"] == "skip":
                 skip = directive["value"] or "no reason given"
+            elif directive["name"] == "flavor":
+                flavor = directive["value"]
             else:
                 replies = tuple(parse_reply(spec) for spec in json.loads(directive["value"]))
         line = text.count("\n", 0, match.start("code"))  # the line of the opening fence
-        snippets.append(Snippet(path, line, match["code"], replies, skip))
+        snippets.append(Snippet(path, line, match["code"], replies, skip, flavor))
     return snippets
 
 
@@ -168,9 +176,21 @@ def snippet_server(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[
 
 
 @pytest.mark.parametrize("snippet", SNIPPETS, ids=[snippet.id for snippet in SNIPPETS])
-def test_snippet_runs(snippet: Snippet, snippet_server: FakeKimiServer) -> None:
+def test_snippet_runs(
+    snippet: Snippet, snippet_server: FakeKimiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if snippet.skip is not None:
         pytest.skip(snippet.skip)
+    with contextlib.ExitStack() as stack:
+        if snippet.flavor != "acedata":
+            snippet_server = stack.enter_context(
+                FakeKimiServer(api_key=SERVER_TOKEN, flavor=snippet.flavor)  # type: ignore[arg-type]
+            )
+            monkeypatch.setenv("KIMI_BASE_URL", snippet_server.base_url)
+        run_snippet_against(snippet, snippet_server)
+
+
+def run_snippet_against(snippet: Snippet, snippet_server: FakeKimiServer) -> None:
     snippet_server.queue(*snippet.replies)
     # A real module, as a user's script is one: pydantic and dataclasses look
     # classes' modules up in sys.modules to resolve their annotations.

@@ -53,6 +53,7 @@ EXPECTED: dict[str, list[str]] = {
         '{"name":"Bob Stone","company":"Globex","email":null,"interest":"pricing for 40 seats"}',
     ],
     "image_question.py": ["I received 1 image (image/png)."],
+    "k3_uploaded_image.py": ["uploaded tiny.png as ms://cl", "I received 1 image(s): ms://cl"],
     "offline_test_of_a_chain.py": [
         "passed: test_classifies_a_review",
         "passed: test_streams_through_the_chain",
