@@ -363,9 +363,11 @@ class ChatKimi(BaseChatModel):
     """Fields merged into the top level of every request body, as given (also a
     call option: ``model.invoke(..., extra_body={...})``); for fields this package
     does not model, e.g. a gateway's own. Merged last: they override the rest."""
-    count_tokens_with_service: bool = False
-    """Moonshot only: ``get_num_tokens_from_messages`` asks the service's token count
-    (one request per call) instead of the local estimate (docs/tokens.md)."""
+    count_tokens_with_service: bool | None = None
+    """How ``get_num_tokens_from_messages`` counts (docs/tokens.md). None (default):
+    Moonshot's own count on Moonshot (one request per call, as ChatAnthropic asks
+    Anthropic's), the local estimate elsewhere. False: always the local estimate
+    (no network). True: always the service's count (Moonshot only)."""
     total_timeout: float | None = None
     """The longest a whole call may take, in seconds, retries and waits included:
     ``invoke``, ``stream`` and their async twins end with ``KimiTimeoutError`` at
@@ -1009,10 +1011,14 @@ class ChatKimi(BaseChatModel):
     def _count_tokens(self, body: dict[str, Any]) -> int:
         """Prompt tokens of a request body: the one place that decides how they are counted.
 
-        The local estimate, unless ``count_tokens_with_service``: then Moonshot's
-        own count (``POST /tokenizers/estimate-token-count``; refused on Ace Data Cloud).
+        Moonshot's own count (``POST /tokenizers/estimate-token-count``) on Moonshot
+        or when ``count_tokens_with_service`` is True (refused on Ace Data Cloud);
+        otherwise the local estimate.
         """
-        if self.count_tokens_with_service:
+        with_service = self.count_tokens_with_service
+        if with_service is None:
+            with_service = self._is_moonshot()
+        if with_service:
             from langchain_kimi._platform import estimate_tokens
 
             return estimate_tokens(self, body)

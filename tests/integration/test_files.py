@@ -528,10 +528,23 @@ def test_uploaded_media_go_to_kimi_k3_as_ms_references(moonshot: FakeKimiServer,
 # --- the token count: the service's, on request -----------------------------------------
 
 
-def test_token_counting_stays_local_unless_asked(moonshot: FakeKimiServer) -> None:
-    model = on(moonshot)
-    assert model.get_num_tokens_from_messages([HumanMessage("Hello there")]) > 0
-    assert moonshot.requests == []  # trim_messages calls this in a loop: no request each time
+def test_token_counting_on_moonshot_asks_the_service_unless_turned_off(
+    moonshot: FakeKimiServer,
+) -> None:
+    # The default: Moonshot's own count, as ChatAnthropic asks Anthropic's.
+    assert on(moonshot).get_num_tokens_from_messages([HumanMessage("Hello there")]) == 3
+    assert [r.path for r in moonshot.requests] == ["/v1/tokenizers/estimate-token-count"]
+    # False: the local estimate, no request (trim_messages in a loop, offline).
+    local = on(moonshot, count_tokens_with_service=False)
+    assert local.get_num_tokens_from_messages([HumanMessage("Hello there")]) > 0
+    assert len(moonshot.requests) == 1
+
+
+def test_token_counting_on_ace_data_cloud_stays_local() -> None:
+    with FakeKimiServer(api_key=TOKEN) as ace:
+        model = ChatKimi(base_url=ace.base_url, api_key=TOKEN)
+        assert model.get_num_tokens_from_messages([HumanMessage("Hello there")]) > 0
+        assert ace.requests == []
 
 
 def test_token_counting_with_the_service(moonshot: FakeKimiServer) -> None:
@@ -542,7 +555,7 @@ def test_token_counting_with_the_service(moonshot: FakeKimiServer) -> None:
         """Current weather in a city."""
         return "sunny"
 
-    model = on(moonshot, count_tokens_with_service=True)
+    model = on(moonshot)
     messages = [HumanMessage("What's the weather in Rome? " * 10)]
     counted = model.get_num_tokens_from_messages(messages, tools=[get_weather])
     sent = moonshot.requests[-1]
