@@ -32,6 +32,7 @@ from langchain_kimi.errors import (
 
 if TYPE_CHECKING:
     from langchain_kimi._platform import KimiBalance
+    from langchain_kimi.batch import KimiBatchError, KimiBatchJob, KimiBatchStatus
     from langchain_kimi.chat_models import ChatKimi
     from langchain_kimi.document_loaders import KimiFileLoader
     from langchain_kimi.files import KimiFile
@@ -42,6 +43,9 @@ __all__ = [
     "KimiAuthenticationError",
     "KimiBadRequestError",
     "KimiBalance",
+    "KimiBatchError",
+    "KimiBatchJob",
+    "KimiBatchStatus",
     "KimiConnectionError",
     "KimiError",
     "KimiFile",
@@ -69,6 +73,9 @@ if not TYPE_CHECKING:
     _LAZY = {
         "ChatKimi": "langchain_kimi.chat_models",
         "KimiBalance": "langchain_kimi._platform",
+        "KimiBatchError": "langchain_kimi.batch",
+        "KimiBatchJob": "langchain_kimi.batch",
+        "KimiBatchStatus": "langchain_kimi.batch",
         "KimiFile": "langchain_kimi.files",
         "KimiFileLoader": "langchain_kimi.document_loaders",
     }
