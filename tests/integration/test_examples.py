@@ -25,8 +25,13 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Run in a process of their own, by their own test: ray_data.py starts a Ray
+# cluster of worker processes (tests/integration/test_ray_example.py).
+OWN_PROCESS = {"ray_data.py"}
 # Files starting with "_" are the examples' shared helpers, not examples.
-SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+SCRIPTS = sorted(
+    p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_") and p.name not in OWN_PROCESS
+)
 TIMEOUT = 60
 # Set by the examples' --offline plumbing, or by the developer's shell.
 _ENDPOINT_VARIABLES = ("ACEDATACLOUD_API_TOKEN", "KIMI_BASE_URL")
