@@ -39,7 +39,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, Protocol
 
 from langchain_core.exceptions import OutputParserException
 from langchain_core.language_models import LanguageModelInput
@@ -66,7 +66,24 @@ from langchain_kimi._tools import format_tool, tool_name
 from langchain_kimi._user_warnings import warn_at_user_code
 
 if TYPE_CHECKING:
-    from langchain_kimi.chat_models import ChatKimi
+    from langchain_core.prompt_values import PromptValue
+
+
+class StructuredModel(Protocol):
+    """What structured output needs of the chat model (``ChatKimi``, which this
+    module does not import: the layers read one way, chat_models -> _structured)."""
+
+    model: str
+
+    def _convert_input(self, model_input: LanguageModelInput) -> PromptValue: ...
+
+    def _effective_api_flavor(self) -> str: ...
+
+    def bind(self, **kwargs: Any) -> Runnable[LanguageModelInput, BaseMessage]: ...
+
+    def bind_tools(
+        self, tools: Sequence[Any], **kwargs: Any
+    ) -> Runnable[LanguageModelInput, BaseMessage]: ...
 
 Method = Literal["json_mode", "json_schema", "function_calling"]
 METHODS: tuple[str, ...] = ("json_mode", "json_schema", "function_calling")
@@ -230,7 +247,7 @@ def add_instruction(messages: Sequence[BaseMessage], instruction: str) -> list[B
 
 
 def _instruction_step(
-    model: ChatKimi, instruction: str | None
+    model: StructuredModel, instruction: str | None
 ) -> Runnable[LanguageModelInput, list[BaseMessage]]:
     """Input -> messages, refusing Partial Mode, with ``instruction`` added (if any)."""
 
@@ -583,7 +600,7 @@ class KimiJsonOutputParser(BaseCumulativeTransformOutputParser[Any]):
 
 
 def structured_runnable(
-    model: ChatKimi,
+    model: StructuredModel,
     schema: Any,
     *,
     method: str = "json_mode",
@@ -711,7 +728,7 @@ def _uses_keyword(schema: Any, keyword: str) -> bool:
 
 
 def _tool_runnable(
-    model: ChatKimi,
+    model: StructuredModel,
     target: OutputSchema,
     *,
     strict: bool | None,

@@ -1,8 +1,11 @@
 """The model catalogue: data files, name resolution, and each model's rules as ChatKimi applies them.
 
-The expectations below are written from the project's protocol notes
-(shared/protocol/KIMI_API.md, "Models" and "Catalogue, late 2026"), not read
-from langchain_kimi/data: a wrong entry in the data fails here.
+The expectations below are written from the services' public documentation,
+not read from langchain_kimi/data, so a wrong entry in the data fails here:
+Moonshot's model and thinking guides (platform.moonshot.ai/docs: the models
+overview, "use-thinking-models", the kimi-k3 reference) and Ace Data Cloud's
+Kimi page (platform.acedata.cloud) for the catalogue each service serves, its
+fixed sampling parameters, thinking modes and tool_choice rules.
 """
 
 from __future__ import annotations
