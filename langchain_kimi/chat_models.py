@@ -586,6 +586,17 @@ class ChatKimi(BaseChatModel):
     def _is_moonshot(self) -> bool:
         return self._effective_api_flavor() == "moonshot"
 
+    @property
+    def resolved_api_flavor(self) -> ApiFlavor:
+        """The service this model speaks to: ``api_flavor`` if set, else what
+        ``base_url``'s host implies (``api.moonshot.ai``/``.cn``: ``"moonshot"``;
+        any other host: ``"acedata"``). Read-only; ``api_flavor`` stays as set.
+
+        >>> ChatKimi(base_url="https://api.moonshot.ai/v1", api_key="k").resolved_api_flavor
+        'moonshot'
+        """
+        return self._effective_api_flavor()
+
     def _effective_api_flavor(self) -> ApiFlavor:
         """``api_flavor``, or the one ``base_url``'s host implies."""
         if self.api_flavor is not None:

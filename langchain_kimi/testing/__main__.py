@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="echo",
         help="when no script entry is left: echo (default) or a 500 error",
     )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print one line per request on stderr: method, path, model, status, and the "
+        "rule that refused it",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -258,6 +265,7 @@ def build_server(args: argparse.Namespace, script: Script | None) -> FakeKimiSer
         path_prefix=args.path_prefix,
         host=args.host,
         model_like=args.model_like,
+        log=sys.stderr if args.verbose else None,
     )
     if script is not None and args.model_like:
         server.set_responder(_script_then_model_like(script, ModelLikeResponder()))

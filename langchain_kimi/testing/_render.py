@@ -75,6 +75,18 @@ def _prompt_chars(body: Mapping[str, Any]) -> int:
     return total
 
 
+_CHARS_PER_TOKEN = 4
+
+
+def _output_limit(body: Mapping[str, Any]) -> int | None:
+    """The request's output limit in tokens (``max_completion_tokens`` or ``max_tokens``)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
 def _tokens(chars: int) -> int:
     # About four characters a token: deterministic, and close enough to real
     # counts that ratios in tests look plausible.
@@ -95,12 +107,23 @@ def resolve(reply: Reply, body: Mapping[str, Any], thinking: bool) -> ResolvedRe
         for index, call in enumerate(reply.tool_calls)
     )
     content = reply.content
-    if content is None and not tool_calls:
+    echo = content is None and not tool_calls
+    if echo:
         content = f"Echo: {text}"
     reasoning = reply.reasoning
     if reasoning is None:
         reasoning = f"Thinking about: {text}" if thinking else ""
     finish_reason = reply.finish_reason or ("tool_calls" if tool_calls else "stop")
+    limit = _output_limit(body)
+    if echo and limit is not None and reply.finish_reason is None:
+        # The echo honours the output limit as a model does: reasoning first
+        # (it counts against the limit), then the answer, cut at the limit.
+        budget = limit * _CHARS_PER_TOKEN
+        if reply.reasoning is None and len(reasoning) > budget:
+            reasoning = reasoning[:budget]
+        room = max(0, budget - len(reasoning))
+        if len(content or "") > room:
+            content, finish_reason = (content or "")[:room], "length"
     usage: Mapping[str, Any]
     if reply.usage is not None:
         usage = reply.usage

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
 from langchain_kimi.testing._model_like import ModelLikeResponder
@@ -138,6 +138,12 @@ class FakeKimiServer:
             :class:`~langchain_kimi.testing.ModelLikeResponder` (it calls offered
             tools, fills JSON schemas, honours ``stop``/``max_tokens``/``n``).
             Queued replies still come first; ``set_responder`` replaces it.
+        log: where to write one line per request (a callable taking the line,
+            or a text stream such as ``sys.stderr``): method, path, model,
+            status, and for a refusal the rule that refused it, e.g.
+            ``POST /kimi/chat/completions model=kimi-k2.6 -> 400 refused:
+            thinking is enabled, so every assistant message ...``.
+            ``kimi-sim --verbose`` logs to standard error.
 
     Usage::
 
@@ -162,6 +168,7 @@ class FakeKimiServer:
         tls: ssl.SSLContext | None = None,
         host: str = "127.0.0.1",
         model_like: bool = False,
+        log: Callable[[str], object] | TextIO | None = None,
     ) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, got {flavor!r}")
@@ -169,6 +176,7 @@ class FakeKimiServer:
             path_prefix = "/v1" if flavor == "moonshot" else "/kimi"
         self.flavor: Flavor = flavor
         self.api_key = api_key
+        self._log = _log_writer(log)
         self.host = host
         self.tls = tls
         self.latency = latency
@@ -531,6 +539,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = _parse_json(raw)
         sim._record(RecordedRequest(self.command, self.path, headers, body, raw))
         reply, request = sim._decide(self.command, self.path, headers, body, raw)
+        if sim._log is not None:
+            sim._log(request_log_line(self.command, self.path, body, reply))
         self._answer(reply, request)
 
     def _read_body(self) -> bytes:
@@ -738,6 +748,35 @@ def _plain_body(reply: Reply) -> tuple[str, bytes]:
     if isinstance(body, str):
         return "text/plain; charset=utf-8", body.encode("utf-8")
     return "text/plain; charset=utf-8", bytes(body)
+
+
+def request_log_line(method: str, path: str, body: Any, reply: Reply) -> str:
+    """One request, as ``log=`` and ``kimi-sim --verbose`` show it."""
+    model = body.get("model") if isinstance(body, dict) else None
+    line = f"{method} {path} model={model if isinstance(model, str) else '-'} -> {reply.status}"
+    if reply.status >= 400:
+        _, payload = _plain_body(reply)
+        try:
+            error = json.loads(payload).get("error") or {}
+            reason = error.get("message") if isinstance(error, dict) else None
+        except (ValueError, AttributeError):
+            reason = None
+        line += f" refused: {reason or payload[:200].decode('utf-8', 'replace')}"
+    elif reply.fault is not None:
+        line += f" (fault: {reply.fault})"
+    return line
+
+
+def _log_writer(log: Callable[[str], object] | TextIO | None) -> Callable[[str], object] | None:
+    if log is None or callable(log):
+        return log
+    stream = log
+
+    def write(line: str) -> None:
+        stream.write(line + "\n")
+        stream.flush()
+
+    return write
 
 
 def _parse_json(raw: bytes) -> Any:

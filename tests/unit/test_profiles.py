@@ -776,3 +776,35 @@ def test_rules_are_the_profiles_data() -> None:
     for name in MODELS:
         rules = resolve_model(name)
         assert rules is not None and rules.profile is _PROFILES[name]
+
+
+# --- the service a model speaks to --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "resolved"),
+    [
+        ({"base_url": "https://api.moonshot.ai/v1"}, "moonshot"),
+        ({"base_url": "https://API.Moonshot.cn/v1"}, "moonshot"),
+        ({"base_url": "https://api.acedata.cloud/kimi"}, "acedata"),
+        ({"base_url": "https://gateway.example/v1"}, "acedata"),
+        ({"base_url": "https://gateway.example/v1", "api_flavor": "moonshot"}, "moonshot"),
+        ({"base_url": "https://api.moonshot.ai/v1", "api_flavor": "acedata"}, "acedata"),
+    ],
+)
+def test_the_resolved_flavor_says_which_service_and_the_field_stays_as_set(
+    settings: dict[str, Any], resolved: str
+) -> None:
+    from langchain_core.load import dumps, loads
+
+    model = ChatKimi(api_key=SECRET, **settings)
+    assert model.resolved_api_flavor == resolved
+    assert model.api_flavor == settings.get("api_flavor")
+    restored = loads(
+        dumps(model),
+        secrets_map={"ACEDATACLOUD_API_TOKEN": SECRET},
+        valid_namespaces=["langchain_kimi"],
+        allowed_objects=[ChatKimi],
+    )
+    assert restored.resolved_api_flavor == resolved
+    assert restored.api_flavor == model.api_flavor
