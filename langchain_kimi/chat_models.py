@@ -167,58 +167,46 @@ class ChatKimi(BaseChatModel):
         export ACEDATACLOUD_API_TOKEN="your-token"
         ```
 
-    Key init args — completion params:
-        model: str
-            Model name (alias ``model_name``); default ``"kimi-k2.5"``. Free text:
-            new models work without an upgrade. Known models (``docs/models.md``)
-            are recognised without case or a ``moonshotai/`` prefix, get a
-            ``profile`` and checks, and reach Ace Data Cloud and Moonshot in the
-            catalogue's spelling (``response_metadata["model_name_sent"]``).
-        thinking: bool | None
-            ``None`` keeps the model's default; ``True``/``False`` switch thinking
-            on or off where the model allows it (kimi-k2.5, kimi-k2.6; kimi-k3 has no switch).
-            A switch the model cannot honour raises ``ValueError``.
-        reasoning_effort: str | None
-            kimi-k3's reasoning effort (``"low"``, ``"high"``, ``"max"``).
-        preserve_thinking, prompt_cache_key:
-            Preserved Thinking (kimi-k2.6); Moonshot's prompt cache key.
-        temperature, top_p, max_tokens, stop, n, presence_penalty,
-        frequency_penalty, seed:
-            Sent only when set. Where the model fixes sampling (kimi-k2.5,
-            kimi-k2.6, kimi-k2.7-code) those parameters are not sent, and a
-            different value warns once, naming the value the model uses.
-            ``max_tokens`` goes out under the field the model takes
-            (``max_completion_tokens`` for kimi-k3).
-        model_kwargs: dict
-            Any other body field Kimi accepts, passed through.
+    Key init args:
+        Every field, with its type, default and what it does, is listed below
+        (the reference shows them grouped). The ones most programs set:
 
-    Key init args — client params:
-        api_key: SecretStr | None
-            Defaults to ``ACEDATACLOUD_API_TOKEN``.
-        base_url: str
-            Default ``https://api.acedata.cloud/kimi`` (env ``KIMI_BASE_URL``);
-            ``https://api.moonshot.ai/v1`` talks to Moonshot directly.
-        api_flavor: "acedata" | "moonshot" | None
-            Which service ``base_url`` speaks for (default: from its host).
-        timeout: float | None
-            Read timeout in seconds (default 120): the longest silence allowed
-            while waiting for or reading an answer.
-        connect_timeout: float | None
-            Connect timeout in seconds (default 10).
-        total_timeout: float | None
-            The longest a whole call may take, retries included (default: none).
-        max_retries: int
-            Retries when no connection could be made, and after 408/429/5xx
-            (default 2; 0 disables). ``retry_on_ambiguous_failure=True`` also
-            retries a connection lost after sending, before any answer.
-        max_connections: int
-            Connections open at once, per event loop or per process (default 512).
-        default_headers: dict | None
-            Extra headers on every request.
-        extra_body: dict | None
-            Fields merged into every request body, as given.
-        http_client, http_async_client:
-            Your own ``requests.Session`` / ``aiohttp.ClientSession``, used as given.
+        - `model` (alias `model_name`; default `"kimi-k2.5"`): The model. Free text:
+          new models work without an upgrade; known ones (`docs/models.md`) are
+          recognised without case or a `moonshotai/` prefix, get a `profile` and checks,
+          and reach Ace Data Cloud and Moonshot in the catalogue's spelling
+          (`response_metadata["model_name_sent"]`).
+        - `thinking` (default `None`: the model's default): `True`/`False` switch
+          thinking where the model allows it (kimi-k2.5, kimi-k2.6; kimi-k3 has no
+          switch); a switch the model cannot honour raises `ValueError`.
+        - `reasoning_effort` (default `None`): kimi-k3's effort: `"low"`, `"high"`,
+          `"max"`.
+        - `preserve_thinking`, `prompt_cache_key` (default `None`): Preserved Thinking
+          (kimi-k2.6); Moonshot's prompt cache key.
+        - `temperature`, `top_p`, `max_tokens`, `stop`, `n`, `presence_penalty`,
+          `frequency_penalty`, `seed` (default unset): Sent only when set. Where the
+          model fixes sampling (kimi-k2.5, kimi-k2.6, kimi-k2.7-code) they are not sent,
+          and another value warns once. `max_tokens` goes out under the field the model
+          takes (`max_completion_tokens` for kimi-k3).
+        - `model_kwargs`, `extra_body` (default empty): Other body fields Kimi accepts;
+          fields merged into every body as given.
+        - `api_key` (default `ACEDATACLOUD_API_TOKEN`): The token (a `SecretStr`, never
+          shown).
+        - `base_url` (default `KIMI_BASE_URL`, else `https://api.acedata.cloud/kimi`):
+          `https://api.moonshot.ai/v1` talks to Moonshot directly.
+        - `api_flavor` (default from `base_url`'s host): `"acedata"` or `"moonshot"`:
+          which service `base_url` speaks for (`resolved_api_flavor` says which is in
+          use).
+        - `timeout`, `connect_timeout`, `total_timeout` (default `120`, `10`, none):
+          Seconds: the longest silence while reading, to connect, for a whole call with
+          its retries.
+        - `max_retries`, `retry_on_ambiguous_failure` (default `2`, `False`): Retries
+          when no connection was made and after 408/429/5xx (0 disables); the opt-in
+          also retries a connection lost after sending.
+        - `max_connections`, `default_headers` (default `512`, none): Connections open
+          at once per event loop or process; extra headers on every request.
+        - `http_client`, `http_async_client` (default none): Your own `requests.Session`
+          / `aiohttp.ClientSession`, used as given.
 
     Instantiate:
         ```python
@@ -260,7 +248,8 @@ class ChatKimi(BaseChatModel):
         model_with_tools = model.bind_tools([get_weather])
         ai = model_with_tools.invoke("Weather in Paris?")
         ai.tool_calls
-        # [{"name": "get_weather", "args": {"city": "Paris"}, "id": "get_weather:0", ...}]
+        # [{"name": "get_weather", "args": {"city": "Paris"},
+        #   "id": "functions.get_weather:0", "type": "tool_call"}]
         ```
 
         A forced ``tool_choice`` works on every model: sent (kimi-k3), with
