@@ -879,15 +879,15 @@ def test_a_failed_request_keeps_no_library_error_holding_the_token(mode: str, fa
     def never_answer(connection: RawConnection, request: RawRequest) -> None:
         answered.wait(10)  # until the test is over: the client times out first
 
-    try:
-        with RawServer(one_answer(never_answer)) as raw_server:
-            base_url = raw_server.base_url
+    with RawServer(one_answer(never_answer)) as raw_server:
+        base_url = raw_server.base_url
+        try:
             if failure == "read-timeout":
                 err = call(make(base_url, timeout=0.3), mode).raised(KimiTimeoutError)
-        if failure == "refused":  # the server is gone
-            err = call(make(base_url), mode).raised(KimiConnectionError)
-    finally:
-        answered.set()
+        finally:
+            answered.set()  # before the server stops: it waits for its handlers
+    if failure == "refused":  # the server is gone
+        err = call(make(base_url), mode).raised(KimiConnectionError)
     # No library exception (requests' keeps the request, headers included) is
     # reachable from the error, not even as a suppressed __context__.
     assert err.__context__ is None and err.__cause__ is None
