@@ -277,16 +277,15 @@ def submit(
 ) -> KimiBatchJob:
     """``model.batch_submit``: build the files, upload each, create a batch for each."""
     platform = Platform(model, "model.batch_submit()")
-    _check_window(completion_window)
-    _check_metadata(metadata)
-    chunks, plans = _write_files(model, inputs, options)
+    chunks, plans = _prepared(model, inputs, completion_window, metadata, options)
     try:
         ids = []
         for chunk in chunks:
             uploaded = model.files.upload(chunk.path, purpose="batch")
             payload = _create(uploaded, chunk, completion_window, metadata)
-            created = platform.send_json("POST", "/batches", payload, resend=Resend.CREATE)
-            ids.append(created["id"])
+            ids.append(
+                _id_of(platform.send_json("POST", "/batches", payload, resend=Resend.CREATE))
+            )
     finally:
         _remove(chunks)
     return KimiBatchJob(model, ids, plans)
@@ -301,19 +300,37 @@ async def asubmit(
 ) -> KimiBatchJob:
     """``model.abatch_submit``: :func:`submit` with async uploads and creates."""
     platform = Platform(model, "model.abatch_submit()")
-    _check_window(completion_window)
-    _check_metadata(metadata)
-    chunks, plans = _write_files(model, inputs, options)
+    chunks, plans = _prepared(model, inputs, completion_window, metadata, options)
     try:
         ids = []
         for chunk in chunks:
             uploaded = await model.files.aupload(chunk.path, purpose="batch")
             payload = _create(uploaded, chunk, completion_window, metadata)
             created = await platform.asend_json("POST", "/batches", payload, resend=Resend.CREATE)
-            ids.append(created["id"])
+            ids.append(_id_of(created))
     finally:
         _remove(chunks)
     return KimiBatchJob(model, ids, plans)
+
+
+def _prepared(
+    model: ChatKimi,
+    inputs: Iterable[LanguageModelInput],
+    completion_window: str,
+    metadata: Mapping[str, str] | None,
+    options: dict[str, Any],
+) -> tuple[list[_Chunk], list[AnswerPlan | None] | None]:
+    """The checks before anything is sent, then the input files."""
+    _check_window(completion_window)
+    _check_metadata(metadata)
+    return _write_files(model, inputs, options)
+
+
+def _id_of(created: Any) -> str:
+    batch_id = created.get("id") if isinstance(created, Mapping) else None
+    if not isinstance(batch_id, str) or not batch_id:
+        raise KimiResponseError("the batch create answer has no batch id")
+    return batch_id
 
 
 def _write_files(
