@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +37,8 @@ from langchain_kimi._transport import (
     Failure,
     PlatformAnswer,
     PlatformRequest,
+    Resend,
+    RetryPolicy,
     answer_broken_error,
     certificate_refused_error,
     connect_timeout_error,
@@ -201,17 +203,33 @@ class AsyncTransport:
     async def _send(self, body: bytes, deadline: Deadline | None) -> aiohttp.ClientResponse:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
-        policy = endpoint.retry
         session = await self._session()
+        return await self._with_retries(
+            lambda: session.post(self._url, data=body, **self._options),
+            endpoint,
+            endpoint.retry,
+            deadline,
+        )
+
+    async def _with_retries(
+        self,
+        send_once: Callable[[], Awaitable[aiohttp.ClientResponse]],
+        endpoint: Endpoint,
+        policy: RetryPolicy,
+        deadline: Deadline | None,
+        resend: Resend | None = None,
+    ) -> aiohttp.ClientResponse:
+        """``send_once()`` until a 2xx answer, or raise as ``policy`` (and ``resend``, for
+        a platform request) says; the 2xx response's body is not read yet."""
         attempt = 0
         while True:
             retry_after: float | None = None
             try:
-                response = await session.post(self._url, data=body, **self._options)
+                response = await send_once()
             except aiohttp.ClientError as err:
                 # Sorted here, raised below: aiohttp's exception can hold the
                 # request's headers, token included, as __context__.
-                failure, error = self._failure(err)
+                failure, error = self._failure(err, endpoint)
             else:
                 status = response.status
                 if 200 <= status < 300:
@@ -223,6 +241,8 @@ class AsyncTransport:
                 failure, error, retry_after = error_for_status(
                     endpoint, status, response.headers, raw
                 )
+                if resend is not None:
+                    failure = resend_failure(resend, failure, status)
             await asyncio.sleep(
                 delay_before_retry(policy, attempt, failure, error, retry_after, deadline)
             )
@@ -351,32 +371,15 @@ class AsyncTransport:
         self, request: PlatformRequest, endpoint: Endpoint, deadline: Deadline | None
     ) -> aiohttp.ClientResponse:
         """Send with retries (as ``request.resend`` allows); a 2xx response, body unread."""
-        policy = resend_policy(endpoint.retry, request.resend)
         session = await self._session()
         options = {**self._options, "headers": {**endpoint.headers, **self._own_headers}}
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                response = await self._send_platform_once(session, request, options)
-            except aiohttp.ClientError as err:
-                failure, error = self._failure(err, endpoint)
-            else:
-                status = response.status
-                if 200 <= status < 300:
-                    return response
-                try:
-                    raw = await _read_error_body(response)
-                finally:
-                    response.release()
-                failure, error, retry_after = error_for_status(
-                    endpoint, status, response.headers, raw
-                )
-                failure = resend_failure(request.resend, failure, status)
-            await asyncio.sleep(
-                delay_before_retry(policy, attempt, failure, error, retry_after, deadline)
-            )
-            attempt += 1
+        return await self._with_retries(
+            lambda: self._send_platform_once(session, request, options),
+            endpoint,
+            resend_policy(endpoint.retry, request.resend),
+            deadline,
+            request.resend,
+        )
 
     @staticmethod
     async def _send_platform_once(

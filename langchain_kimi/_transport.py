@@ -645,7 +645,20 @@ class SyncTransport:
     ) -> requests.Response:
         """POST with retries; returns a 2xx response whose body is not read yet."""
         endpoint = self.endpoint
-        policy = endpoint.retry
+        return self._with_retries(
+            lambda timeout: self._post(body, timeout, clock), endpoint, endpoint.retry, deadline
+        )
+
+    def _with_retries(
+        self,
+        send_once: Callable[[tuple[float | None, float | None]], requests.Response],
+        endpoint: Endpoint,
+        policy: RetryPolicy,
+        deadline: Deadline | None,
+        resend: Resend | None = None,
+    ) -> requests.Response:
+        """``send_once(timeout)`` until a 2xx answer, or raise as ``policy`` (and ``resend``,
+        for a platform request) says; the 2xx response's body is not read yet."""
         attempt = 0
         while True:
             retry_after: float | None = None
@@ -654,11 +667,11 @@ class SyncTransport:
                     capped(endpoint.connect_timeout, deadline),
                     capped(endpoint.read_timeout, deadline),
                 )
-                response = self._post(body, timeout, clock)
+                response = send_once(timeout)
             except requests.exceptions.RequestException as err:
                 # Sorted here, raised below: requests' exception holds the
                 # request, token included, and would ride along as __context__.
-                failure, error = self._failure(err, deadline)
+                failure, error = self._failure(err, deadline, endpoint)
             else:
                 status = response.status_code
                 if 200 <= status < 300:
@@ -667,6 +680,8 @@ class SyncTransport:
                 failure, error, retry_after = error_for_status(
                     endpoint, status, response.headers, raw
                 )
+                if resend is not None:
+                    failure = resend_failure(resend, failure, status)
                 expired = _timed_out(deadline)  # the body ran into the deadline
                 if expired is not None:
                     raise expired from error
@@ -815,32 +830,13 @@ class SyncTransport:
         clock: ReadClock | None,
     ) -> requests.Response:
         """Send with retries (as ``request.resend`` allows); a 2xx response, body unread."""
-        policy = resend_policy(endpoint.retry, request.resend)
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                timeout = (
-                    capped(endpoint.connect_timeout, deadline),
-                    capped(endpoint.read_timeout, deadline),
-                )
-                response = self._send_platform_once(request, endpoint, timeout, clock)
-            except requests.exceptions.RequestException as err:
-                failure, error = self._failure(err, deadline, endpoint)
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    return response
-                raw = _read_error_body(response)
-                failure, error, retry_after = error_for_status(
-                    endpoint, status, response.headers, raw
-                )
-                failure = resend_failure(request.resend, failure, status)
-                expired = _timed_out(deadline)
-                if expired is not None:
-                    raise expired from error
-            time.sleep(delay_before_retry(policy, attempt, failure, error, retry_after, deadline))
-            attempt += 1
+        return self._with_retries(
+            lambda timeout: self._send_platform_once(request, endpoint, timeout, clock),
+            endpoint,
+            resend_policy(endpoint.retry, request.resend),
+            deadline,
+            request.resend,
+        )
 
     def _send_platform_once(
         self,
