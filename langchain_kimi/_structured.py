@@ -12,7 +12,7 @@ own API also takes ``{"type": "json_schema", "json_schema": {...}}``, which
     schema. Without a schema, any JSON object.
 ``json_schema``
     Strict checking: Pydantic's strict mode, or
-    :func:`~langchain_kimi._jsonschema.check_json_schema` for dict schemas (a
+    :func:`~langchain_kimi._jsonschema.check_json_schema` for dict schemas (the
     ``jsonschema`` package, see that module). On Ace Data Cloud the *same
     request* as ``json_mode``; on Moonshot the schema goes in ``response_format``
     (OpenAI's shape, no instruction) and the reply is still checked. kimi-k2.6
